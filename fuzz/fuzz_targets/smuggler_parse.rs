@@ -1,0 +1,41 @@
+//! `read_export` (the streaming RavenDB Smuggler parser) on arbitrary bytes.
+//!
+//! Properties:
+//! * nothing panics or overflows the stack (deep nesting, huge numbers, bad UTF-8, ...);
+//! * every document handed out has a non-empty (non-blank) id;
+//! * item positions are monotonic: offsets never go backwards and never exceed the input;
+//! * on success the summary's counts equal the items handed out and `bytes` is within the input;
+//! * every error is a corrupt-backup error (`is_corrupt_backup()`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use octo_migrate_core::error::Location;
+use octo_migrate_core::parse::{read_export, Item};
+
+fuzz_target!(|data: &[u8]| {
+    let (mut docs, mut attachments) = (0u64, 0u64);
+    let mut last_offset = 0u64;
+    let len = data.len() as u64;
+    let res = read_export(data, Location::default(), &mut |item, pos| {
+        assert!(pos.offset >= last_offset, "offset went backwards");
+        assert!(pos.offset <= len, "offset past the end of the input");
+        last_offset = pos.offset;
+        match item {
+            Item::Doc(d) => {
+                assert!(!d.id.trim().is_empty(), "a document with an empty id");
+                assert!(!d.body.contains_key("@metadata"), "@metadata left in the body");
+                docs += 1;
+            }
+            Item::Attachment(_) => attachments += 1,
+        }
+        Ok(())
+    });
+    match res {
+        Ok(s) => {
+            assert_eq!(s.docs, docs);
+            assert_eq!(s.attachments, attachments);
+            assert!(s.bytes <= len);
+        }
+        Err(e) => assert!(e.is_corrupt_backup(), "untyped error {:?}: {e}", e.kind()),
+    }
+});

@@ -1,0 +1,99 @@
+//! The command line as typed (clap), before validation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Migrate an Octopus Deploy 2.6 backup into the Octopus 3.x schema.
+#[derive(Debug, Parser)]
+#[command(name = "octo-migrate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub fn verbose(&self) -> bool {
+        match &self.command {
+            Command::Migrate(m) => m.verbose,
+            Command::GenerateSample(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate a 2.6 backup into a 3.x database (SQLite by default).
+    Migrate(MigrateArgs),
+    /// Write a deterministic sample 2.6 backup and its (test) master key file.
+    GenerateSample(GenerateArgs),
+}
+
+/// Where the 2.6 master key comes from: exactly one of these.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The 2.6 master key (Base64). Visible to other users of this machine: prefer a file.
+    #[arg(long, value_name = "KEY")]
+    pub master_key: Option<String>,
+    /// A file holding the 2.6 master key.
+    #[arg(long, value_name = "PATH")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The 2.6 backup (.octobak).
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// sqlite:PATH (default sqlite:octopus3.db).
+    #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
+    pub target: String,
+    /// The 3.x master key for sensitive values (default: the 2.6 key).
+    #[arg(long, value_name = "KEY", conflicts_with = "target_master_key_file")]
+    pub target_master_key: Option<String>,
+    /// A file holding the 3.x master key.
+    #[arg(long, value_name = "PATH")]
+    pub target_master_key_file: Option<PathBuf>,
+    /// Where TaskLogs/ and Artifacts/ go (default: beside the SQLite file).
+    #[arg(long, value_name = "PATH")]
+    pub files_dir: Option<PathBuf>,
+    /// Remove FTP and Azure cloud-service actions (unsupported by 3.x) instead of refusing.
+    #[arg(long)]
+    pub skip_unsupported_steps: bool,
+    /// Read, decrypt, transform and check everything; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Migrate the data, not the task logs.
+    #[arg(long)]
+    pub nologs: bool,
+    /// Also write the report as JSON (and tentacles.csv beside it).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Print only errors and the final summary line.
+    #[arg(long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail on errors.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The backup to write.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Size: history grows linearly with it (1 is about 200 KB).
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Seed of the generator; the same seed gives the same backup and key.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the master key (default: <out>.key).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Write entries as WinZip-AES (as 7-Zip re-packing would) instead of MK streams.
+    #[arg(long)]
+    pub winzip_aes: bool,
+}

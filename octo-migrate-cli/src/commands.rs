@@ -1,0 +1,229 @@
+//! Subcommands: validate the raw arguments into library options, run, print.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use octo_migrate_core::crypto::MasterKey;
+use octo_migrate_core::pipeline::{migrate, MigrateOptions};
+use octo_migrate_core::report::Report;
+use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
+use octo_migrate_core::sink::{Sink, SqliteSink};
+
+use zeroize::Zeroizing;
+
+use crate::args::{Cli, Command, GenerateArgs, KeyArgs, MigrateArgs};
+use crate::exit::{self, Failure};
+
+/// The environment variable that may hold the 2.6 master key (cli.md).
+pub const KEY_ENV: &str = "OCTO_MIGRATE_MASTER_KEY";
+
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Migrate(a) => run_migrate(a),
+        Command::GenerateSample(a) => run_generate(a),
+    }
+}
+
+fn parse_key(text: &str, source: &str) -> Result<MasterKey, Failure> {
+    MasterKey::parse(text)
+        .map_err(|e| Failure::Usage(format!("the master key from {source} is not valid: {e}")))
+}
+
+fn read_key_file(path: &Path, what: &str) -> Result<MasterKey, Failure> {
+    let text = zeroize_string(std::fs::read_to_string(path).map_err(|e| {
+        Failure::Usage(format!(
+            "cannot read the {what} file {}: {e}",
+            path.display()
+        ))
+    })?);
+    parse_key(&text, &format!("{}", path.display()))
+}
+
+/// Key text read from a file or the environment, zeroed when dropped.
+fn zeroize_string(s: String) -> Zeroizing<String> {
+    Zeroizing::new(s)
+}
+
+fn source_key(k: &KeyArgs, quiet: bool) -> Result<MasterKey, Failure> {
+    let env = std::env::var(KEY_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(zeroize_string);
+    let given = [
+        k.master_key.is_some(),
+        k.master_key_file.is_some(),
+        env.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if given != 1 {
+        return Err(Failure::Usage(format!(
+            "give the 2.6 master key exactly once: --master-key-file PATH, the environment variable {KEY_ENV}, or --master-key KEY ({given} given)"
+        )));
+    }
+    if let Some(text) = &k.master_key {
+        if !quiet {
+            eprintln!(
+                "warning: a master key on the command line is visible to other users of this machine; prefer --master-key-file or {KEY_ENV}"
+            );
+        }
+        return parse_key(text, "--master-key");
+    }
+    if let Some(p) = &k.master_key_file {
+        return read_key_file(p, "master key");
+    }
+    parse_key(env.as_ref().map(|s| s.as_str()).unwrap_or(""), KEY_ENV)
+}
+
+/// `sqlite:PATH`, the only target of this build.
+fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
+    if let Some(p) = target.strip_prefix("sqlite:") {
+        if p.is_empty() {
+            return Err(Failure::Usage("--target sqlite: needs a file path".into()));
+        }
+        return Ok(PathBuf::from(p));
+    }
+    let lower = target.to_lowercase();
+    if lower.starts_with("mssql://") || lower.contains("server=") {
+        return Err(Failure::Usage(
+            "SQL Server targets are not available in this version; use --target sqlite:PATH".into(),
+        ));
+    }
+    Err(Failure::Usage(format!(
+        "--target must be sqlite:PATH (got {:?})",
+        target.split(['@', ';']).next().unwrap_or("")
+    )))
+}
+
+fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
+    let key = source_key(&a.key, a.quiet)?;
+    let target_key = match (&a.target_master_key, &a.target_master_key_file) {
+        (Some(t), _) => Some(parse_key(t, "--target-master-key")?),
+        (None, Some(p)) => Some(read_key_file(p, "target master key")?),
+        (None, None) => None,
+    };
+    let db = sqlite_path(&a.target)?;
+    let files_dir = if a.dry_run {
+        None
+    } else {
+        Some(a.files_dir.clone().unwrap_or_else(|| {
+            db.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        }))
+    };
+    let opts = MigrateOptions {
+        target_key,
+        files_dir,
+        skip_unsupported_steps: a.skip_unsupported_steps,
+        nologs: a.nologs,
+    };
+    let mut sqlite = SqliteSink::new(&db);
+    let sink: Option<&mut dyn Sink> = if a.dry_run { None } else { Some(&mut sqlite) };
+    match migrate(&a.file, &key, sink, &opts) {
+        Ok(report) => {
+            print_report(&report, a.quiet);
+            if let Some(p) = &a.report {
+                write_report(&report, p)?;
+            }
+            Ok(ExitCode::from(if report.has_warnings() {
+                exit::WARNINGS
+            } else {
+                0
+            }))
+        }
+        Err(e) => {
+            if let (Some(p), Some(r)) = (&a.report, e.report()) {
+                let _ = write_report(r, p);
+            }
+            Err(Failure::Core(e))
+        }
+    }
+}
+
+fn print_report(r: &Report, quiet: bool) {
+    let t = r.totals();
+    let summary = format!(
+        "{}: {} documents read, {} migrated, {} filtered, {} skipped, {} failed; {} rows{} in {:.2} s",
+        if r.dry_run { "dry run" } else { "migrated" },
+        t.read,
+        t.migrated,
+        t.filtered_by_maxage,
+        t.skipped,
+        t.failed,
+        r.tables.values().sum::<u64>(),
+        r.target.as_deref().map(|t| format!(" into {t}")).unwrap_or_default(),
+        r.elapsed_seconds
+    );
+    let mut out = std::io::stdout().lock();
+    if !quiet {
+        let _ = write!(out, "{r}");
+    }
+    let _ = writeln!(out, "{summary}");
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn write_report(r: &Report, path: &Path) -> Result<(), Failure> {
+    let io =
+        |e: std::io::Error, p: &Path| Failure::Io(format!("cannot write {}: {e}", p.display()));
+    let json = serde_json::to_string_pretty(r).expect("the report serializes");
+    std::fs::write(path, json).map_err(|e| io(e, path))?;
+    let csv = path.with_file_name("tentacles.csv");
+    let mut text =
+        String::from("Name,Uri,Thumbprint,CommunicationStyle,Environments,Roles,IsDisabled\n");
+    for t in &r.tentacles {
+        let row = [
+            csv_field(&t.name),
+            csv_field(&t.uri),
+            csv_field(&t.thumbprint),
+            t.mode.clone(),
+            csv_field(&t.environments.join(";")),
+            csv_field(&t.roles.join(";")),
+            t.disabled.to_string(),
+        ];
+        text.push_str(&row.join(","));
+        text.push('\n');
+    }
+    std::fs::write(&csv, text).map_err(|e| io(e, &csv))
+}
+
+fn run_generate(a: GenerateArgs) -> Result<ExitCode, Failure> {
+    let key = sample::sample_key(a.seed);
+    let opts = SampleOptions {
+        scale: a.scale,
+        seed: a.seed,
+        form: if a.winzip_aes {
+            EntryForm::WinZipAes
+        } else {
+            EntryForm::MkStream
+        },
+        ..SampleOptions::default()
+    };
+    let summary = sample::write_sample_file(&a.out, &key, &opts)
+        .map_err(|e| Failure::Io(format!("cannot write {}: {e}", a.out.display())))?;
+    let key_file = a.key_file.clone().unwrap_or_else(|| {
+        let mut p = a.out.clone().into_os_string();
+        p.push(".key");
+        PathBuf::from(p)
+    });
+    std::fs::write(&key_file, format!("{}\n", key.expose_base64()))
+        .map_err(|e| Failure::Io(format!("cannot write {}: {e}", key_file.display())))?;
+    println!(
+        "wrote {} ({} bytes, {} documents) and its test master key {}",
+        a.out.display(),
+        summary.bytes,
+        summary.total_documents(),
+        key_file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,376 @@
+//! The `.octobak` container: a ZIP whose entries are MK streams or WinZip-AES entries.
+//!
+//! Everything here is a stack of `io::Read` adapters over the file: the ZIP entry, then the
+//! MK-stream decryptor (or zip's own AES), then GZip when present. Nothing is read whole.
+
+mod key_check;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::bufread::MultiGzDecoder;
+use zip::result::ZipError;
+use zip::ZipArchive;
+
+use crate::crypto::{MasterKey, MkStreamError, MkStreamReader};
+use crate::error::{Error, ErrorKind, Location, Result};
+use crate::layout;
+
+/// What an entry is, by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// `MasterKeyCheck.txt`.
+    MasterKeyCheck,
+    /// `Backup.json`.
+    BackupJson,
+    /// `RavenDB/Raven.dump`.
+    Dump,
+    /// `ActivityLogs/<task id>.log`.
+    ActivityLog {
+        /// The task id, lowercased.
+        task_id: String,
+    },
+    /// Anything else: reported and ignored.
+    Unknown,
+}
+
+/// One entry of the backup.
+#[derive(Debug, Clone)]
+pub struct EntryInfo {
+    /// The name as stored in the archive.
+    pub name: String,
+    /// Uncompressed size in bytes (of the stored payload, i.e. still encrypted for MK streams).
+    pub size: u64,
+    /// Size in the archive.
+    pub compressed_size: u64,
+    /// Whether the entry is WinZip-AES encrypted (plain payload) rather than an MK stream.
+    pub winzip_aes: bool,
+    /// What the entry is.
+    pub kind: EntryKind,
+    /// Index in the ZIP directory.
+    index: usize,
+}
+
+/// `Backup.json`, when present.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BackupInfo {
+    /// `OctopusVersion`.
+    pub octopus_version: Option<String>,
+    /// `Created`.
+    pub created: Option<String>,
+    /// `ServerInstance`.
+    pub server_instance: Option<String>,
+}
+
+/// An opened backup whose key has been checked.
+pub struct Backup {
+    path: PathBuf,
+    archive: ZipArchive<BufReader<File>>,
+    key: MasterKey,
+    entries: Vec<EntryInfo>,
+    dump: usize,
+    logs: HashMap<String, usize>,
+    info: BackupInfo,
+    file_size: u64,
+}
+
+impl std::fmt::Debug for Backup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backup")
+            .field("path", &self.path)
+            .field("entries", &self.entries.len())
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A decrypted, decompressed entry being read.
+pub type EntryReader<'a> = Box<dyn BufRead + 'a>;
+
+impl Backup {
+    /// Opens `path`, checks `Backup.json`'s version, then the key. Reads no document.
+    pub fn open(path: impl AsRef<Path>, key: &MasterKey) -> Result<Backup> {
+        let path = path.as_ref().to_path_buf();
+        let file = File::open(&path).map_err(|source| ErrorKind::BackupIo {
+            path: path.clone(),
+            source,
+        })?;
+        let file_size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let archive = ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            Error::corrupt(
+                Location {
+                    file: Some(path.clone()),
+                    ..Location::default()
+                },
+                format!("not a readable ZIP archive: {e}"),
+            )
+        })?;
+        let mut entries = Vec::with_capacity(archive.len());
+        let mut dump = None;
+        let mut logs = HashMap::new();
+        for i in 0..archive.len() {
+            let e = archive.by_index_data(i).map_err(|e| {
+                Error::corrupt(
+                    Location {
+                        file: Some(path.clone()),
+                        ..Location::default()
+                    },
+                    format!("entry #{i} of the ZIP directory: {e}"),
+                )
+            })?;
+            let name = String::from_utf8_lossy(e.name_raw()).into_owned();
+            let norm = layout::normalize_entry_name(&name);
+            let kind = if e.is_dir() {
+                continue;
+            } else if norm == layout::DUMP_ENTRY {
+                dump = Some(entries.len());
+                EntryKind::Dump
+            } else if norm == layout::MASTER_KEY_CHECK_ENTRY {
+                EntryKind::MasterKeyCheck
+            } else if norm == layout::BACKUP_JSON_ENTRY {
+                EntryKind::BackupJson
+            } else if let Some(task) = norm
+                .strip_prefix(layout::ACTIVITY_LOG_PREFIX)
+                .and_then(|r| r.strip_suffix(layout::ACTIVITY_LOG_SUFFIX))
+                .filter(|t| !t.is_empty() && !t.contains('/'))
+            {
+                logs.insert(task.to_owned(), i);
+                EntryKind::ActivityLog {
+                    task_id: task.to_owned(),
+                }
+            } else {
+                EntryKind::Unknown
+            };
+            entries.push(EntryInfo {
+                name,
+                size: e.size(),
+                compressed_size: e.compressed_size(),
+                winzip_aes: e.encrypted(),
+                kind,
+                index: i,
+            });
+        }
+        // `entries` skips directories, so keep archive indexes alongside.
+        let mut backup = Backup {
+            path,
+            archive,
+            key: key.clone(),
+            entries,
+            dump: 0,
+            logs,
+            info: BackupInfo::default(),
+            file_size,
+        };
+        let dump_pos = dump.ok_or_else(|| {
+            Error::corrupt(
+                backup.loc(None),
+                "there is no RavenDB/Raven.dump entry: this is not an Octopus 2.6 backup",
+            )
+        })?;
+        backup.dump = backup.archive_index(dump_pos)?;
+        backup.info = backup.read_backup_json()?;
+        key_check::check(&mut backup)?;
+        Ok(backup)
+    }
+
+    /// The backup file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Size of the backup file in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+    /// Every entry (directories left out).
+    pub fn entries(&self) -> &[EntryInfo] {
+        &self.entries
+    }
+    /// `Backup.json`'s content (empty when absent).
+    pub fn info(&self) -> &BackupInfo {
+        &self.info
+    }
+    /// The master key the backup was opened with.
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// Maps a position in `entries` to the archive's index (entries skip directories).
+    fn archive_index(&self, pos: usize) -> Result<usize> {
+        Ok(self.entries[pos].index)
+    }
+
+    pub(crate) fn loc(&self, entry: Option<&str>) -> Location {
+        Location {
+            file: Some(self.path.clone()),
+            entry: entry.map(str::to_owned),
+            ..Location::default()
+        }
+    }
+
+    fn entry_name(&self, index: usize) -> String {
+        self.archive
+            .by_index_data(index)
+            .map(|e| String::from_utf8_lossy(e.name_raw()).into_owned())
+            .unwrap_or_else(|_| format!("#{index}"))
+    }
+
+    fn is_winzip_aes(&self, index: usize) -> bool {
+        self.archive
+            .by_index_data(index)
+            .map(|e| e.encrypted())
+            .unwrap_or(false)
+    }
+
+    /// The payload of archive entry `index`: decrypted (MK stream or WinZip AES), not yet
+    /// decompressed from GZip.
+    fn payload(&mut self, index: usize) -> Result<Box<dyn Read + '_>> {
+        let name = self.entry_name(index);
+        let password = self.key.expose_base64().as_bytes().to_vec();
+        let key = self.key.clone();
+        let encrypted = self.is_winzip_aes(index);
+        let loc = self.loc(Some(&name));
+        let file = self
+            .archive
+            .by_index_decrypt(index, &password)
+            .map_err(|e| zip_error(loc, e))?;
+        Ok(if encrypted {
+            Box::new(file)
+        } else {
+            Box::new(MkStreamReader::new(file, &key))
+        })
+    }
+
+    /// A decrypted payload with GZip removed when its magic is present.
+    fn decoded(&mut self, index: usize) -> Result<EntryReader<'_>> {
+        let name = self.entry_name(index);
+        let loc = self.loc(Some(&name));
+        let payload = self.payload(index)?;
+        let mut buf = BufReader::with_capacity(256 * 1024, payload);
+        let head = buf.fill_buf().map_err(|e| io_to_error(&loc, &e))?;
+        let gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+        Ok(if gz {
+            Box::new(BufReader::with_capacity(
+                256 * 1024,
+                MultiGzDecoder::new(buf),
+            ))
+        } else {
+            Box::new(buf)
+        })
+    }
+
+    /// The Smuggler export, decrypted and decompressed, as a byte stream.
+    pub fn open_dump(&mut self) -> Result<EntryReader<'_>> {
+        let i = self.dump;
+        self.decoded(i)
+    }
+
+    /// The dump entry's name as stored.
+    pub fn dump_entry_name(&self) -> String {
+        self.entry_name(self.dump)
+    }
+
+    /// Whether the backup has an activity log for `task_id` (any case).
+    pub fn has_activity_log(&self, task_id: &str) -> bool {
+        self.logs.contains_key(&task_id.to_lowercase())
+    }
+
+    /// The activity log of `task_id`, decrypted and decompressed, if the backup has one.
+    pub fn open_activity_log(
+        &mut self,
+        task_id: &str,
+    ) -> Result<Option<(String, EntryReader<'_>)>> {
+        let Some(&i) = self.logs.get(&task_id.to_lowercase()) else {
+            return Ok(None);
+        };
+        let name = self.entry_name(i);
+        Ok(Some((name, self.decoded(i)?)))
+    }
+
+    fn read_backup_json(&mut self) -> Result<BackupInfo> {
+        let Some(pos) = self
+            .entries
+            .iter()
+            .position(|e| e.kind == EntryKind::BackupJson)
+        else {
+            return Ok(BackupInfo::default());
+        };
+        let i = self.archive_index(pos)?;
+        let name = self.entry_name(i);
+        let loc = self.loc(Some(&name));
+        let password = self.key.expose_base64().as_bytes().to_vec();
+        let mut text = Vec::new();
+        {
+            let file = self
+                .archive
+                .by_index_decrypt(i, &password)
+                .map_err(|e| match e {
+                    ZipError::InvalidPassword => Error::from(ErrorKind::WrongKey {
+                        entry: name.clone(),
+                    }),
+                    other => Error::corrupt(loc.clone(), other.to_string()),
+                })?;
+            file.take(layout::BACKUP_JSON_MAX + 1)
+                .read_to_end(&mut text)
+                .map_err(|e| io_to_error(&loc, &e))?;
+        }
+        if text.len() as u64 > layout::BACKUP_JSON_MAX {
+            return Err(Error::corrupt(loc, "Backup.json is larger than 64 KiB"));
+        }
+        let body = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Raw {
+            octopus_version: Option<String>,
+            created: Option<String>,
+            server_instance: Option<String>,
+        }
+        let raw: Raw = serde_json::from_slice(body).map_err(|e| {
+            Error::corrupt(loc.clone(), format!("Backup.json is not valid JSON: {e}"))
+        })?;
+        if let Some(v) = &raw.octopus_version {
+            let parts: Vec<u64> = v
+                .split('.')
+                .map(|p| p.trim().parse::<u64>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| {
+                    Error::corrupt(
+                        loc.clone(),
+                        format!("Backup.json has an unreadable OctopusVersion {v:?}"),
+                    )
+                })?;
+            let major_minor = [
+                parts.first().copied().unwrap_or(0),
+                parts.get(1).copied().unwrap_or(0),
+            ];
+            if major_minor < layout::MIN_VERSION {
+                return Err(ErrorKind::UnsupportedVersion { found: v.clone() }.into());
+            }
+        }
+        Ok(BackupInfo {
+            octopus_version: raw.octopus_version,
+            created: raw.created,
+            server_instance: raw.server_instance,
+        })
+    }
+}
+
+/// Maps a zip error on an entry to ours: a wrong AES password is a wrong key.
+pub(crate) fn zip_error(loc: Location, e: ZipError) -> Error {
+    match e {
+        ZipError::InvalidPassword => ErrorKind::WrongKey {
+            entry: loc.entry.unwrap_or_default(),
+        }
+        .into(),
+        other => Error::corrupt(loc, other.to_string()),
+    }
+}
+
+/// Turns an I/O error met while reading an entry into a typed error for that entry.
+pub(crate) fn io_to_error(loc: &Location, e: &io::Error) -> Error {
+    match MkStreamError::from_io(e) {
+        Some(m) => Error::corrupt(loc.clone(), m.to_string()),
+        None => Error::corrupt(loc.clone(), format!("read failed: {e}")),
+    }
+}

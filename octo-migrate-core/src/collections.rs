@@ -1,0 +1,190 @@
+//! The 2.6 collections and their 3.x homes (mapping.md's table), and the id rules, in one place.
+
+use crate::sink::Table;
+
+/// How `--maxage` treats a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Never filtered.
+    Configuration,
+    /// A singleton written as a `Configuration` row with this id.
+    Singleton(&'static str),
+    /// History: filtered by `--maxage`.
+    History,
+    /// Read and reported, not migrated.
+    NotMigrated,
+}
+
+/// A 2.6 collection.
+#[derive(Debug)]
+pub struct Collection {
+    /// `Raven-Entity-Name`, which is also the 3.x id prefix (`Projects-1`).
+    pub name: &'static str,
+    /// The 3.x table (`Configuration` for singletons; `None` when not migrated).
+    pub table: Option<Table>,
+    /// Its kind.
+    pub kind: Kind,
+}
+
+const fn coll(name: &'static str, table: Table, kind: Kind) -> Collection {
+    Collection {
+        name,
+        table: Some(table),
+        kind,
+    }
+}
+
+use Kind::*;
+
+/// Every collection this tool knows.
+pub static COLLECTIONS: &[Collection] = &[
+    coll("Projects", Table::Project, Configuration),
+    coll("ProjectGroups", Table::ProjectGroup, Configuration),
+    coll("Environments", Table::DeploymentEnvironment, Configuration),
+    coll("Machines", Table::Machine, Configuration),
+    coll("Lifecycles", Table::Lifecycle, Configuration),
+    coll("VariableSets", Table::VariableSet, Configuration),
+    coll(
+        "DeploymentProcesses",
+        Table::DeploymentProcess,
+        Configuration,
+    ),
+    coll(
+        "LibraryVariableSets",
+        Table::LibraryVariableSet,
+        Configuration,
+    ),
+    coll("ActionTemplates", Table::ActionTemplate, Configuration),
+    coll("Feeds", Table::Feed, Configuration),
+    coll("Users", Table::User, Configuration),
+    coll("Teams", Table::Team, Configuration),
+    coll("UserRoles", Table::UserRole, Configuration),
+    coll("ApiKeys", Table::ApiKey, Configuration),
+    coll("Certificates", Table::Certificate, Configuration),
+    coll("Invitations", Table::Invitation, Configuration),
+    coll("Licenses", Table::Configuration, Singleton("License")),
+    coll(
+        "SmtpConfigurations",
+        Table::Configuration,
+        Singleton("SmtpConfiguration"),
+    ),
+    coll(
+        "MaintenanceConfigurations",
+        Table::Configuration,
+        Singleton("MaintenanceConfiguration"),
+    ),
+    Collection {
+        name: "RetentionPolicies",
+        table: None,
+        kind: NotMigrated,
+    },
+    coll("Releases", Table::Release, History),
+    coll("Deployments", Table::Deployment, History),
+    coll("ServerTasks", Table::ServerTask, History),
+    coll("Events", Table::Event, History),
+    coll("Artifacts", Table::Artifact, History),
+    coll("Interruptions", Table::Interruption, History),
+];
+
+/// The collection named `name` (case-insensitive).
+pub fn by_name(name: &str) -> Option<&'static Collection> {
+    COLLECTIONS
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+/// The collection whose 3.x id prefix is `prefix` (case-insensitive), e.g. `projects`.
+pub fn by_prefix(prefix: &str) -> Option<&'static Collection> {
+    by_name(prefix).filter(|c| c.table.is_some())
+}
+
+/// Heads of owned documents' ids, kept in lowercase (`variableset-Projects-1`).
+pub const OWNED_HEADS: &[&str] = &["variableset", "deploymentprocess"];
+
+/// Splits `<prefix>-<n>` into its collection and number, if the prefix is a known collection
+/// with numbered ids.
+pub fn numbered(id: &str) -> Option<(&'static Collection, u64)> {
+    let (prefix, num) = id.rsplit_once('-')?;
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) || num.len() > 18 {
+        return None;
+    }
+    let c = by_prefix(prefix)?;
+    Some((c, num.parse().ok()?))
+}
+
+/// Rewrites a 2.6 id to its 3.x form (mapping.md "Ids"): `projects-1` -> `Projects-1`,
+/// `variableset-projects-1-s-2` -> `variableset-Projects-1-s-2`, anything else lowercase
+/// (`feeds-builtin`, `certificate-global`). The same function serves documents and references,
+/// so they always agree.
+pub fn rewrite_id(id: &str) -> String {
+    if let Some((c, n)) = numbered(id) {
+        return format!("{}-{}", c.name, n);
+    }
+    let lower = id.to_lowercase();
+    for head in OWNED_HEADS {
+        if let Some(rest) = lower.strip_prefix(head).and_then(|r| r.strip_prefix('-')) {
+            // rest = <owner prefix>-<n>[-s-<m>...]: rewrite the owner, keep the tail lowercase.
+            let mut parts = rest.splitn(3, '-');
+            if let (Some(p), Some(n)) = (parts.next(), parts.next()) {
+                if let Some((c, num)) = numbered(&format!("{p}-{n}")) {
+                    let tail = parts.next().map(|t| format!("-{t}")).unwrap_or_default();
+                    return format!("{head}-{}-{num}{tail}", c.name);
+                }
+            }
+        }
+    }
+    lower
+}
+
+/// The collection a 2.6 id belongs to by its prefix, for ids of numbered documents.
+pub fn collection_of_id(id: &str) -> Option<&'static Collection> {
+    numbered(id).map(|(c, _)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_mapping_md() {
+        for (from, to) in [
+            ("projects-1", "Projects-1"),
+            ("Projects-65", "Projects-65"),
+            ("environments-2", "Environments-2"),
+            ("userroles-3", "UserRoles-3"),
+            ("apikeys-1", "ApiKeys-1"),
+            ("SERVERTASKS-881", "ServerTasks-881"),
+            ("variableset-projects-1-s-2", "variableset-Projects-1-s-2"),
+            ("variableset-projects-1", "variableset-Projects-1"),
+            (
+                "VariableSet-LibraryVariableSets-1",
+                "variableset-LibraryVariableSets-1",
+            ),
+            (
+                "deploymentprocess-projects-65",
+                "deploymentprocess-Projects-65",
+            ),
+            ("feeds-builtin", "feeds-builtin"),
+            ("Certificate-Global", "certificate-global"),
+            ("license", "license"),
+            ("projects-x", "projects-x"),
+            ("widgets-4", "widgets-4"),
+        ] {
+            assert_eq!(rewrite_id(from), to, "{from}");
+        }
+    }
+
+    #[test]
+    fn rewrite_is_idempotent_and_case_blind() {
+        for id in [
+            "projects-1",
+            "variableset-projects-1-s-2",
+            "feeds-builtin",
+            "Raven/Hilo/x",
+        ] {
+            let once = rewrite_id(id);
+            assert_eq!(rewrite_id(&once), once);
+            assert_eq!(rewrite_id(&id.to_uppercase()), once);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The crate's one error type. Context (file, entry, byte offset, document) lives in fields, not
+//! in formatted strings, so callers can act on it; `Display` puts it together for people.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::crypto::KeyFormatError;
+use crate::preflight::Problem;
+use crate::report::Report;
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where in a backup something went wrong.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The backup file.
+    pub file: Option<PathBuf>,
+    /// The ZIP entry, as named in the archive.
+    pub entry: Option<String>,
+    /// Byte offset in the entry's decrypted, decompressed content.
+    pub offset: Option<u64>,
+    /// 0-based index of the document (or attachment) being read in the dump.
+    pub doc_index: Option<u64>,
+    /// The document id, when it was known.
+    pub doc_id: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.file {
+            parts.push(format!("file {}", p.display()));
+        }
+        if let Some(e) = &self.entry {
+            parts.push(format!("entry {e}"));
+        }
+        if let Some(o) = self.offset {
+            parts.push(format!("byte {o}"));
+        }
+        if let Some(i) = self.doc_index {
+            parts.push(format!("document #{i}"));
+        }
+        if let Some(d) = &self.doc_id {
+            parts.push(format!("id {d}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// What went wrong. `#[non_exhaustive]`: match with a wildcard arm.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller's options are inconsistent (the CLI's usage error).
+    Usage(String),
+    /// A master key that is not 16 bytes of Base64.
+    KeyFormat(KeyFormatError),
+    /// The master key does not decrypt this backup.
+    WrongKey {
+        /// The entry the key was checked against.
+        entry: String,
+    },
+    /// `Backup.json` names an Octopus version this tool does not migrate.
+    UnsupportedVersion {
+        /// The version found.
+        found: String,
+    },
+    /// The backup file could not be opened or read at all.
+    BackupIo {
+        /// The backup file.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// The backup is damaged or is not a 2.6 backup.
+    Corrupt {
+        /// Where.
+        at: Location,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// The target could not be opened, checked or written; nothing was committed.
+    Target {
+        /// The target, without any password.
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The target already holds Octopus data and no overwrite mode was chosen.
+    TargetNotEmpty {
+        /// The target, without any password.
+        target: String,
+        /// Tables that hold rows.
+        tables: Vec<String>,
+    },
+    /// Writing task-log or artifact files failed; the database was not committed.
+    Files {
+        /// The path involved.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
+    /// The preflight found problems; nothing was written.
+    Preflight(Vec<Problem>),
+}
+
+/// The error of a migration step. A failed migration still carries its [`Report`].
+pub struct Error {
+    kind: Box<ErrorKind>,
+    report: Option<Box<Report>>,
+}
+
+impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+    /// The report of the run that failed, when it got far enough to have one.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_deref()
+    }
+    pub(crate) fn with_report(mut self, report: Report) -> Error {
+        self.report = Some(Box::new(report));
+        self
+    }
+    /// True when the master key does not match the backup.
+    pub fn is_wrong_key(&self) -> bool {
+        matches!(*self.kind, ErrorKind::WrongKey { .. })
+    }
+    /// True when the backup is damaged, unreadable or of an unsupported version.
+    pub fn is_corrupt_backup(&self) -> bool {
+        matches!(
+            *self.kind,
+            ErrorKind::Corrupt { .. }
+                | ErrorKind::BackupIo { .. }
+                | ErrorKind::UnsupportedVersion { .. }
+        )
+    }
+    /// True when the target failed or refused the migration.
+    pub fn is_target(&self) -> bool {
+        matches!(
+            *self.kind,
+            ErrorKind::Target { .. } | ErrorKind::TargetNotEmpty { .. } | ErrorKind::Files { .. }
+        )
+    }
+    /// The location in the backup, for errors that have one.
+    pub fn location(&self) -> Option<&Location> {
+        match &*self.kind {
+            ErrorKind::Corrupt { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+    /// The preflight problems, for a failed preflight.
+    pub fn problems(&self) -> &[Problem] {
+        match &*self.kind {
+            ErrorKind::Preflight(p) => p,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn corrupt(at: Location, reason: impl Into<String>) -> Error {
+        ErrorKind::Corrupt {
+            at,
+            reason: reason.into(),
+        }
+        .into()
+    }
+    pub(crate) fn target(target: impl Into<String>, reason: impl fmt::Display) -> Error {
+        ErrorKind::Target {
+            target: target.into(),
+            reason: reason.to_string(),
+        }
+        .into()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error {
+            kind: Box::new(kind),
+            report: None,
+        }
+    }
+}
+
+impl From<KeyFormatError> for Error {
+    fn from(e: KeyFormatError) -> Error {
+        ErrorKind::KeyFormat(e).into()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.kind {
+            ErrorKind::Usage(m) => write!(f, "{m}"),
+            ErrorKind::KeyFormat(e) => write!(f, "invalid master key: {e}"),
+            ErrorKind::WrongKey { entry } => write!(
+                f,
+                "the master key does not match this backup (checked against entry {entry}). \
+                 Use the master key of the 2.6 server that took the backup: on that server run \
+                 `Octopus.Server.exe show-master-key`, or find it where it was saved when Octopus was installed"
+            ),
+            ErrorKind::UnsupportedVersion { found } => write!(
+                f,
+                "this backup was taken by Octopus {found}; only 2.6 backups can be migrated: \
+                 upgrade the 2.x server to 2.6.5 and take a new backup"
+            ),
+            ErrorKind::BackupIo { path, source } => {
+                write!(f, "cannot read the backup {}: {source}", path.display())
+            }
+            ErrorKind::Corrupt { at, reason } => {
+                write!(f, "the backup is corrupt or unreadable ({at}): {reason}")
+            }
+            ErrorKind::Target { target, reason } => {
+                write!(f, "target {target} failed: {reason}; nothing was committed")
+            }
+            ErrorKind::TargetNotEmpty { target, tables } => write!(
+                f,
+                "target {target} already holds Octopus data (tables {}); nothing was written. \
+                 Use --nooverwrite to keep what is there or --overwrite to let the backup win",
+                tables.join(", ")
+            ),
+            ErrorKind::Files { path, source } => write!(
+                f,
+                "cannot write migrated files under {}: {source}; nothing was committed",
+                path.display()
+            ),
+            ErrorKind::Preflight(problems) => {
+                write!(
+                    f,
+                    "the preflight found {} problem(s); nothing was written:",
+                    problems.len()
+                )?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.kind {
+            ErrorKind::BackupIo { source, .. } | ErrorKind::Files { source, .. } => Some(source),
+            ErrorKind::KeyFormat(e) => Some(e),
+            _ => None,
+        }
+    }
+}

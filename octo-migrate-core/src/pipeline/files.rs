@@ -1,0 +1,146 @@
+//! Task-log and artifact files: written into a staging folder beside their destination and
+//! moved into place only after the database committed, so a crash never leaves a half-written
+//! file where Octopus 3.x would read it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ErrorKind, Result};
+use crate::layout;
+
+/// The staging folder of one migration.
+#[derive(Debug)]
+pub struct Staging {
+    final_dir: PathBuf,
+    dir: PathBuf,
+    done: bool,
+}
+
+fn files_err(path: &Path, source: io::Error) -> crate::error::Error {
+    ErrorKind::Files {
+        path: path.to_path_buf(),
+        source,
+    }
+    .into()
+}
+
+/// Keeps a file name to one path component: separators and `..` cannot escape the folder.
+pub fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '\0' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() || trimmed.chars().all(|c| c == '.') {
+        "artifact".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+impl Staging {
+    /// Creates `<final_dir>/.octo-migrate-staging-<pid>` (and `final_dir` when missing).
+    pub fn new(final_dir: &Path) -> Result<Staging> {
+        fs::create_dir_all(final_dir).map_err(|e| files_err(final_dir, e))?;
+        let dir = final_dir.join(format!(".octo-migrate-staging-{}", std::process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| files_err(&dir, e))?;
+        }
+        fs::create_dir_all(dir.join("blobs")).map_err(|e| files_err(&dir, e))?;
+        Ok(Staging {
+            final_dir: final_dir.to_path_buf(),
+            dir,
+            done: false,
+        })
+    }
+
+    /// Where the artifact attachment for `artifact_id` (3.x id) waits for its artifact.
+    pub fn blob_path(&self, artifact_id: &str) -> PathBuf {
+        self.dir
+            .join("blobs")
+            .join(safe_file_name(&artifact_id.to_lowercase()))
+    }
+
+    /// Writes an attachment's bytes to its blob.
+    pub fn write_blob(&self, artifact_id: &str, data: &[u8]) -> Result<()> {
+        let p = self.blob_path(artifact_id);
+        fs::write(&p, data).map_err(|e| files_err(&p, e))
+    }
+
+    /// The staged path of `TaskLogs/<task id lowercased>.txt`.
+    pub fn task_log_path(&self, task_id: &str) -> Result<PathBuf> {
+        let d = self.dir.join(layout::TASK_LOG_DIR);
+        fs::create_dir_all(&d).map_err(|e| files_err(&d, e))?;
+        Ok(d.join(format!("{}.txt", safe_file_name(&task_id.to_lowercase()))))
+    }
+
+    /// Moves an artifact's blob to `Artifacts/<id lowercased>/<file name>`; false when the
+    /// backup had no content for it.
+    pub fn place_artifact(&self, artifact_id: &str, file_name: &str) -> Result<bool> {
+        let blob = self.blob_path(artifact_id);
+        if !blob.exists() {
+            return Ok(false);
+        }
+        let d = self
+            .dir
+            .join(layout::ARTIFACT_DIR)
+            .join(safe_file_name(&artifact_id.to_lowercase()));
+        fs::create_dir_all(&d).map_err(|e| files_err(&d, e))?;
+        let to = d.join(safe_file_name(file_name));
+        fs::rename(&blob, &to).map_err(|e| files_err(&to, e))?;
+        Ok(true)
+    }
+
+    /// Moves everything staged into the files directory and removes the staging folder.
+    pub fn commit(mut self) -> Result<()> {
+        for top in [layout::TASK_LOG_DIR, layout::ARTIFACT_DIR] {
+            let from = self.dir.join(top);
+            if from.is_dir() {
+                move_tree(&from, &self.final_dir.join(top))?;
+            }
+        }
+        self.done = true;
+        fs::remove_dir_all(&self.dir).map_err(|e| files_err(&self.dir, e))
+    }
+}
+
+fn move_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).map_err(|e| files_err(to, e))?;
+    for entry in fs::read_dir(from).map_err(|e| files_err(from, e))? {
+        let entry = entry.map_err(|e| files_err(from, e))?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        if src.is_dir() {
+            move_tree(&src, &dst)?;
+        } else {
+            fs::rename(&src, &dst).map_err(|e| files_err(&dst, e))?;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn file_names_cannot_escape() {
+        assert_eq!(safe_file_name("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(safe_file_name(".."), "artifact");
+        assert_eq!(safe_file_name("C:\\x.txt"), "C__x.txt");
+        assert_eq!(safe_file_name("report.html"), "report.html");
+    }
+}

@@ -1,0 +1,295 @@
+//! The migration: open and key-check the backup, prepare the target, pass 1 (index), pass 2
+//! (transform and write inside one transaction), task logs and artifacts into a staging folder,
+//! then commit the database and move the files into place. Any error or preflight problem
+//! rolls everything back.
+
+pub mod files;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::backup::{Backup, EntryKind};
+use crate::collections::{self, rewrite_id};
+use crate::crypto::MasterKey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::layout;
+use crate::parse::{read_export, Item};
+use crate::report::{BadLogLine, Report, UnknownEntry, EXAMPLES};
+use crate::scan::Index;
+use crate::sink::{Row, Sink, Table, Value};
+use crate::transform::{self, task_log, Context, Output};
+
+use files::Staging;
+
+/// Options of a migration (cli.md `migrate`).
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOptions {
+    /// The 3.x master key for sensitive values; `None` keeps the 2.6 key.
+    pub target_key: Option<MasterKey>,
+    /// Where `TaskLogs/` and `Artifacts/` go; `None` writes no files.
+    pub files_dir: Option<PathBuf>,
+    /// Remove FTP/Azure actions instead of refusing the migration.
+    pub skip_unsupported_steps: bool,
+    /// Do not convert task logs.
+    pub nologs: bool,
+}
+
+/// Migrates the backup at `backup` (opened with `key`) into `sink`; `None` is a dry run that
+/// reads, decrypts, transforms and checks everything and writes nothing.
+///
+/// On success the target holds the whole migration and the report says what was done. On
+/// failure nothing was committed, and the error carries the report as far as it got.
+pub fn migrate(
+    backup: impl AsRef<Path>,
+    key: &MasterKey,
+    mut sink: Option<&mut dyn Sink>,
+    opts: &MigrateOptions,
+) -> Result<Report> {
+    let started = Instant::now();
+    let mut report = Report {
+        backup: backup.as_ref().display().to_string(),
+        dry_run: sink.is_none(),
+        target: sink.as_ref().map(|s| s.describe()),
+        ..Report::default()
+    };
+    let mut b = Backup::open(backup.as_ref(), key)?;
+    report.octopus_version = b.info().octopus_version.clone();
+    report.backup_bytes = b.file_size();
+    for e in b.entries() {
+        if e.kind == EntryKind::Unknown {
+            report.unknown_entries.push(UnknownEntry {
+                name: e.name.clone(),
+                size: e.size,
+            });
+        }
+    }
+    if let Some(s) = sink.as_deref_mut() {
+        if let Err(e) = s.prepare() {
+            let _ = s.rollback();
+            return Err(e.with_report(report));
+        }
+    }
+    let staging = match (&sink, &opts.files_dir) {
+        (Some(_), Some(dir)) => match Staging::new(dir) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                if let Some(s) = sink.as_deref_mut() {
+                    let _ = s.rollback();
+                }
+                return Err(e.with_report(report));
+            }
+        },
+        _ => None,
+    };
+    let result = run(
+        &mut b,
+        sink.as_deref_mut(),
+        staging.as_ref(),
+        opts,
+        &mut report,
+    );
+    report.elapsed_seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            if let Some(s) = sink {
+                if let Err(e) = s.commit() {
+                    return Err(e.with_report(report));
+                }
+                report.committed = true;
+                if let Some(st) = staging {
+                    st.commit().map_err(|e| e.with_report(report.clone()))?;
+                }
+            }
+            report.elapsed_seconds = started.elapsed().as_secs_f64();
+            Ok(report)
+        }
+        Err(e) => {
+            if let Some(s) = sink {
+                let _ = s.rollback();
+            }
+            drop(staging);
+            Err(e.with_report(report))
+        }
+    }
+}
+
+fn run(
+    b: &mut Backup,
+    mut sink: Option<&mut (dyn Sink + '_)>,
+    staging: Option<&Staging>,
+    opts: &MigrateOptions,
+    report: &mut Report,
+) -> Result<()> {
+    let loc = b.loc(Some(&b.dump_entry_name()));
+
+    // Pass 1: the index.
+    let mut index = Index::default();
+    {
+        let dump = b.open_dump()?;
+        let summary = read_export(dump, loc.clone(), &mut |item, pos| {
+            index.add(&item, pos, &loc)
+        })?;
+        index.bytes = summary.bytes;
+    }
+    report.dump_bytes = index.bytes;
+
+    // Pass 2: transform, and write while the preflight is clean.
+    let target_key = opts.target_key.clone().unwrap_or_else(|| b.key().clone());
+    let source_key = b.key().clone();
+    let ctx = Context {
+        index: &index,
+        source_key: &source_key,
+        target_key: &target_key,
+        skip_unsupported_steps: opts.skip_unsupported_steps,
+    };
+    let mut out = Output::default();
+    let mut tables = std::collections::BTreeMap::<Table, u64>::new();
+    {
+        let dump = b.open_dump()?;
+        let mut write = |row: Row, clean: bool| -> Result<()> {
+            *tables.entry(row.table).or_insert(0) += 1;
+            match sink.as_deref_mut() {
+                Some(s) if clean => s.insert(row),
+                _ => Ok(()),
+            }
+        };
+        read_export(dump, loc.clone(), &mut |item, _pos| {
+            match item {
+                Item::Doc(doc) => {
+                    transform::transform(doc, &ctx, &mut out);
+                    let clean = out.problems.is_empty();
+                    for row in std::mem::take(&mut out.rows) {
+                        write(row, clean)?;
+                    }
+                }
+                Item::Attachment(a) => {
+                    let lower = a.key.to_lowercase();
+                    if let (Some(st), Some(art)) = (
+                        staging,
+                        lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
+                    ) {
+                        st.write_blob(&rewrite_id(art), &a.data)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        // KeyAllocation: above every migrated id number and every HiLo maximum.
+        for (table, max) in &out.max_ids {
+            let hilo = collections::COLLECTIONS
+                .iter()
+                .filter(|c| c.table == Some(*table))
+                .filter_map(|c| index.hilo.get(&c.name.to_lowercase()))
+                .max()
+                .copied()
+                .unwrap_or(0);
+            let clean = out.problems.is_empty();
+            write(
+                Row {
+                    table: Table::KeyAllocation,
+                    values: vec![
+                        Value::Text(table.name().to_owned()),
+                        Value::Int((*max).max(hilo) as i64),
+                    ],
+                },
+                clean,
+            )?;
+        }
+    }
+    let Output {
+        problems,
+        report: r,
+        tasks,
+        artifacts,
+        ..
+    } = out;
+    absorb(report, r);
+    report.tables = tables
+        .iter()
+        .map(|(t, n)| (t.name().to_owned(), *n))
+        .collect();
+    if !problems.is_empty() {
+        report.problems = problems.clone();
+        return Err(ErrorKind::Preflight(problems).into());
+    }
+
+    // Task logs, for migrated tasks that have one.
+    if !opts.nologs {
+        for task in &tasks {
+            let queue = index.tasks.get(task).and_then(|t| t.queue_time);
+            let Some((name, reader)) = b.open_activity_log(task)? else {
+                continue;
+            };
+            let entry_loc = b_loc(report, &name);
+            let stats = match staging {
+                Some(st) => {
+                    let path = st.task_log_path(task)?;
+                    let file = std::fs::File::create(&path).map_err(|source| ErrorKind::Files {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let s = task_log::convert(reader, &mut w, task, queue);
+                    use std::io::Write as _;
+                    s.and_then(|s| w.flush().map(|()| s))
+                }
+                None => task_log::convert(reader, std::io::sink(), task, queue),
+            }
+            .map_err(|e| crate::backup::io_to_error(&entry_loc, &e))?;
+            report.task_logs += 1;
+            report.task_log_lines += stats.lines;
+            report.unparsable_log_line_count += stats.bad.len() as u64;
+            for (line, reason) in stats.bad {
+                if report.unparsable_log_lines.len() < 100 {
+                    report.unparsable_log_lines.push(BadLogLine {
+                        task_id: task.clone(),
+                        line,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    // Artifacts: each one's attachment to its final name.
+    for (id, file_name) in &artifacts {
+        let present = match staging {
+            Some(st) => st.place_artifact(id, file_name)?,
+            None => index.has_attachment(&format!("{}{id}", layout::ARTIFACT_ATTACHMENT_PREFIX)),
+        };
+        if present {
+            report.artifact_files += 1;
+        } else if report.artifacts_without_content.len() < EXAMPLES * 20 {
+            report.artifacts_without_content.push(id.clone());
+        }
+    }
+    if report.license.is_none() {
+        report.license = Some("the backup has no license".into());
+    }
+    Ok(())
+}
+
+fn b_loc(report: &Report, entry: &str) -> crate::error::Location {
+    crate::error::Location {
+        file: Some(PathBuf::from(&report.backup)),
+        entry: Some(entry.to_owned()),
+        ..Default::default()
+    }
+}
+
+fn absorb(report: &mut Report, r: Report) {
+    report.collections = r.collections;
+    report.dangling_references = r.dangling_references;
+    report.unknown_collections = r.unknown_collections;
+    report.reencrypted_values = r.reencrypted_values;
+    report.tentacles = r.tentacles;
+    report.removed_actions = r.removed_actions;
+    report.retention_policies_not_migrated = r.retention_policies_not_migrated;
+    report.license = r.license;
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::other(e.to_string())
+    }
+}

@@ -1,0 +1,69 @@
+//! Problems that stop a migration before anything is committed (cli.md "Order of work"). The
+//! migration collects all of them and reports them together, not the first one only.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One problem found by the preflight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind")]
+#[non_exhaustive]
+pub enum Problem {
+    /// A step action that Octopus 3.x does not support (FTP, Azure cloud service), found while
+    /// `--skip-unsupported-steps` was not given.
+    UnsupportedStep {
+        /// The deployment process (3.x id).
+        process_id: String,
+        /// The owning project's name (or its id when the project is missing).
+        project: String,
+        /// Step name.
+        step: String,
+        /// Action name.
+        action: String,
+        /// `ActionType`, e.g. `Octopus.Ftp`.
+        action_type: String,
+    },
+    /// A sensitive value that does not decrypt with the backup's master key.
+    Undecryptable {
+        /// The 2.6 document id.
+        doc_id: String,
+        /// Path of the field inside the document.
+        field: String,
+        /// Why (never the value).
+        reason: String,
+    },
+    /// A document that cannot be turned into a 3.x row.
+    Unmappable {
+        /// The 2.6 document id.
+        doc_id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::UnsupportedStep {
+                process_id,
+                project,
+                step,
+                action,
+                action_type,
+            } => write!(
+                f,
+                "project {project:?}, step {step:?}, action {action:?} uses {action_type}, which Octopus 3.x \
+                 does not support ({process_id}); remove the step in 2.6 or run with --skip-unsupported-steps"
+            ),
+            Problem::Undecryptable {
+                doc_id,
+                field,
+                reason,
+            } => write!(f, "document {doc_id}, field {field}: {reason}"),
+            Problem::Unmappable { doc_id, reason } => {
+                write!(f, "document {doc_id} cannot be migrated: {reason}")
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! What a migration did: per-collection counts that add up, warnings, and the summary table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::AddAssign;
+
+use serde::Serialize;
+
+use crate::preflight::Problem;
+
+/// Counts for one 2.6 collection. `read = migrated + filtered_by_maxage + skipped + failed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CollectionStats {
+    /// Documents read from the dump.
+    pub read: u64,
+    /// Documents that became 3.x rows.
+    pub migrated: u64,
+    /// Documents left out by `--maxage`.
+    pub filtered_by_maxage: u64,
+    /// Documents not migrated on purpose, with the reasons.
+    pub skipped: u64,
+    /// Reasons for `skipped`, with counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_reasons: BTreeMap<String, u64>,
+    /// Documents that failed to map (a preflight problem).
+    pub failed: u64,
+}
+
+impl AddAssign<&CollectionStats> for CollectionStats {
+    fn add_assign(&mut self, o: &CollectionStats) {
+        self.read += o.read;
+        self.migrated += o.migrated;
+        self.filtered_by_maxage += o.filtered_by_maxage;
+        self.skipped += o.skipped;
+        self.failed += o.failed;
+        for (k, v) in &o.skipped_reasons {
+            *self.skipped_reasons.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+}
+
+impl CollectionStats {
+    /// Whether the counts add up.
+    pub fn balanced(&self) -> bool {
+        self.read == self.migrated + self.filtered_by_maxage + self.skipped + self.failed
+    }
+}
+
+/// References to documents that are not in the backup, for one field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Dangling {
+    /// How many references.
+    pub count: u64,
+    /// The first few, as `<document id> -> <missing id>`.
+    pub examples: Vec<String>,
+}
+
+/// Documents of a collection this tool does not know.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unknown {
+    /// How many documents.
+    pub count: u64,
+    /// The first few ids.
+    pub first_ids: Vec<String>,
+}
+
+/// A task-log line that could not be parsed (kept verbatim as an Error line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadLogLine {
+    /// 3.x task id.
+    pub task_id: String,
+    /// 1-based line number in the 2.6 log.
+    pub line: u64,
+    /// Why it did not parse.
+    pub reason: String,
+}
+
+/// An unsupported action removed by `--skip-unsupported-steps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedAction {
+    /// The deployment process.
+    pub process_id: String,
+    /// Project name.
+    pub project: String,
+    /// Step name.
+    pub step: String,
+    /// Action name.
+    pub action: String,
+    /// `ActionType`.
+    pub action_type: String,
+    /// Whether the whole step went because no action was left.
+    pub step_removed: bool,
+}
+
+/// A Tentacle to upgrade to 3.x after the migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tentacle {
+    /// 3.x machine id.
+    pub id: String,
+    /// Machine name.
+    pub name: String,
+    /// Tentacle URI.
+    pub uri: String,
+    /// Certificate thumbprint.
+    pub thumbprint: String,
+    /// `listening` or `polling`.
+    pub mode: String,
+    /// Environment ids.
+    pub environments: Vec<String>,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Whether the machine is disabled.
+    pub disabled: bool,
+}
+
+/// An entry of the backup this tool does not use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownEntry {
+    /// Entry name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The report of a migration (also of a failed or dry one).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// The backup file.
+    pub backup: String,
+    /// Octopus version from `Backup.json`.
+    pub octopus_version: Option<String>,
+    /// The target, without secrets; `None` for a dry run.
+    pub target: Option<String>,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Whether the target transaction committed.
+    pub committed: bool,
+    /// Per 2.6 collection.
+    pub collections: BTreeMap<String, CollectionStats>,
+    /// Rows per 3.x table (written, or that would be written on a dry run).
+    pub tables: BTreeMap<String, u64>,
+    /// Sensitive values decrypted and re-encrypted.
+    pub reencrypted_values: u64,
+    /// Dangling references per `<Collection>.<field>`.
+    pub dangling_references: BTreeMap<String, Dangling>,
+    /// Documents of unknown collections.
+    pub unknown_collections: BTreeMap<String, Unknown>,
+    /// Entries of the backup that were not used.
+    pub unknown_entries: Vec<UnknownEntry>,
+    /// Retention policies, which 3.x keeps on lifecycles: not migrated.
+    pub retention_policies_not_migrated: Vec<String>,
+    /// Task-log files written.
+    pub task_logs: u64,
+    /// Task-log lines converted.
+    pub task_log_lines: u64,
+    /// Count of task-log lines that did not parse.
+    pub unparsable_log_line_count: u64,
+    /// The first unparsable lines.
+    pub unparsable_log_lines: Vec<BadLogLine>,
+    /// Artifact files written.
+    pub artifact_files: u64,
+    /// Artifacts whose content attachment is missing from the backup.
+    pub artifacts_without_content: Vec<String>,
+    /// Unsupported actions removed under `--skip-unsupported-steps`.
+    pub removed_actions: Vec<RemovedAction>,
+    /// What happened to the license.
+    pub license: Option<String>,
+    /// Tentacles to upgrade.
+    pub tentacles: Vec<Tentacle>,
+    /// Preflight problems (on a failed run).
+    pub problems: Vec<Problem>,
+    /// Other warnings, in words.
+    pub warnings: Vec<String>,
+    /// Bytes of decrypted, decompressed dump read (per pass).
+    pub dump_bytes: u64,
+    /// Size of the backup file.
+    pub backup_bytes: u64,
+    /// Wall-clock seconds.
+    pub elapsed_seconds: f64,
+}
+
+/// How many examples of a kind the report keeps.
+pub const EXAMPLES: usize = 5;
+
+impl Report {
+    /// Whether the run finished with warnings (exit code 1 in the CLI).
+    pub fn has_warnings(&self) -> bool {
+        !self.dangling_references.is_empty()
+            || self.unparsable_log_line_count > 0
+            || !self.removed_actions.is_empty()
+            || !self.unknown_collections.is_empty()
+            || !self.artifacts_without_content.is_empty()
+            || !self.warnings.is_empty()
+    }
+
+    /// Totals over every collection.
+    pub fn totals(&self) -> CollectionStats {
+        let mut t = CollectionStats::default();
+        for s in self.collections.values() {
+            t += s;
+        }
+        t
+    }
+
+    pub(crate) fn dangling(&mut self, field: String, example: impl FnOnce() -> String) {
+        let d = self.dangling_references.entry(field).or_default();
+        d.count += 1;
+        if d.examples.len() < EXAMPLES {
+            d.examples.push(example());
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<28} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "collection", "read", "migrated", "filtered", "skipped", "failed"
+        )?;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, s: &CollectionStats| {
+            writeln!(
+                f,
+                "{:<28} {:>10} {:>10} {:>10} {:>10} {:>8}",
+                name, s.read, s.migrated, s.filtered_by_maxage, s.skipped, s.failed
+            )
+        };
+        for (name, s) in &self.collections {
+            row(f, name, s)?;
+        }
+        row(f, "TOTAL", &self.totals())?;
+        let mb = self.dump_bytes as f64 / (1024.0 * 1024.0);
+        let rate = if self.elapsed_seconds > 0.0 {
+            mb / self.elapsed_seconds
+        } else {
+            0.0
+        };
+        writeln!(
+            f,
+            "{} re-encrypted values, {} task logs ({} lines, {} unparsable), {} artifact files; {:.1} MiB of dump in {:.2} s ({:.1} MiB/s)",
+            self.reencrypted_values,
+            self.task_logs,
+            self.task_log_lines,
+            self.unparsable_log_line_count,
+            self.artifact_files,
+            mb,
+            self.elapsed_seconds,
+            rate
+        )?;
+        for (field, d) in &self.dangling_references {
+            writeln!(
+                f,
+                "warning: {} dangling reference(s) in {field}, e.g. {}",
+                d.count,
+                d.examples.join(", ")
+            )?;
+        }
+        for (c, u) in &self.unknown_collections {
+            writeln!(
+                f,
+                "warning: {} document(s) of unknown collection {c} not migrated, e.g. {}",
+                u.count,
+                u.first_ids.join(", ")
+            )?;
+        }
+        for r in &self.removed_actions {
+            writeln!(
+                f,
+                "warning: removed {} action {:?} of step {:?} in project {:?}{}",
+                r.action_type,
+                r.action,
+                r.step,
+                r.project,
+                if r.step_removed {
+                    " (and the now empty step)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if !self.retention_policies_not_migrated.is_empty() {
+            writeln!(
+                f,
+                "note: retention policies are kept on lifecycles in 3.x; not migrated: {}",
+                self.retention_policies_not_migrated.join(", ")
+            )?;
+        }
+        for l in &self.unparsable_log_lines {
+            writeln!(
+                f,
+                "warning: task log {} line {} kept verbatim: {}",
+                l.task_id, l.line, l.reason
+            )?;
+        }
+        for a in &self.artifacts_without_content {
+            writeln!(f, "warning: artifact {a} has no content in the backup")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        if let Some(l) = &self.license {
+            writeln!(f, "license: {l}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Targets: where 3.x rows go. A push-model trait with explicit commit and rollback, so that a
+//! migration is one transaction whatever the target; SQLite and an in-memory sink are provided.
+
+pub mod schema;
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use chrono::{DateTime, FixedOffset, SecondsFormat};
+
+pub use memory::MemorySink;
+pub use schema::{Column, SqlType, Table, TableDef, TABLES};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteSink;
+
+use crate::error::Result;
+
+/// One column value, typed as the 3.x schema types it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// `nvarchar`.
+    Text(String),
+    /// `int`.
+    Int(i64),
+    /// `bit`.
+    Bool(bool),
+    /// `datetimeoffset`, with its original offset.
+    DateTime(DateTime<FixedOffset>),
+    /// `uniqueidentifier`.
+    Guid(uuid::Uuid),
+}
+
+impl Value {
+    /// The value as SQLite/text shows it (`None` for NULL): dates in ISO-8601 with their offset,
+    /// GUIDs lowercase with hyphens, bits as 0/1.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Text(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
+            Value::DateTime(d) => Some(format_datetime(d)),
+            Value::Guid(g) => Some(g.hyphenated().to_string()),
+        }
+    }
+}
+
+/// How every `datetimeoffset` is written as text: ISO-8601 with the original offset and only
+/// the fraction digits that are not zero (`2015-06-30T10:11:12.1234567+10:00`, as .NET wrote it).
+pub fn format_datetime(d: &DateTime<FixedOffset>) -> String {
+    let base = d.to_rfc3339_opts(SecondsFormat::Secs, false);
+    let nanos = d.timestamp_subsec_nanos() % 1_000_000_000;
+    if nanos == 0 {
+        return base;
+    }
+    let frac = format!("{nanos:09}");
+    let frac = frac.trim_end_matches('0');
+    // base is `YYYY-MM-DDTHH:MM:SS+hh:mm`: the fraction goes before the offset.
+    let (secs, offset) = base.split_at(19);
+    format!("{secs}.{frac}{offset}")
+}
+
+/// One row of a table: `values` in the order of the table's columns, identity columns left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The table.
+    pub table: Table,
+    /// The values.
+    pub values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of `column`, if the table has it (identity columns have none).
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        let cols = self.table.def().columns;
+        let mut i = 0;
+        for c in cols {
+            if c.ty == SqlType::Identity {
+                continue;
+            }
+            if c.name == column {
+                return self.values.get(i);
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// A migration target. The pipeline calls [`Sink::prepare`] once before any write, then
+/// [`Sink::insert`] per row, then exactly one of [`Sink::commit`] or [`Sink::rollback`]. Nothing
+/// may be visible to other readers of the target before `commit` returns.
+pub trait Sink {
+    /// The target as people should see it (never with a password).
+    fn describe(&self) -> String;
+    /// Opens and checks the target: reachable, schema present or created, and empty. Starts the
+    /// transaction. An error here means nothing was written.
+    fn prepare(&mut self) -> Result<()>;
+    /// Adds one row to the open transaction.
+    fn insert(&mut self, row: Row) -> Result<()>;
+    /// Commits everything inserted since `prepare`.
+    fn commit(&mut self) -> Result<()>;
+    /// Discards everything inserted since `prepare`; the target is as it was before.
+    fn rollback(&mut self) -> Result<()>;
+}

@@ -1,0 +1,313 @@
+//! The embedded default target: a SQLite file with the 3.x tables.
+//!
+//! Settings (measured in ../shared/research, re-measured in docs/PERFORMANCE.md): 16 KiB pages,
+//! rollback journal (`journal_mode=DELETE`) and `synchronous=FULL`, one transaction for the
+//! whole migration, cached prepared statements. WAL would write every page twice for one huge
+//! transaction; journal OFF would break the all-or-nothing promise.
+//!
+//! A target file that does not exist yet is built under a temporary name beside it and renamed
+//! into place after the commit, so a crash or an error never leaves a half-made database where
+//! the user asked for one.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{types::ToSqlOutput, Connection, ToSql};
+
+use super::schema::{SqlType, TableDef, TABLES};
+use super::{Row, Sink, Value};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Writes to a SQLite database file.
+pub struct SqliteSink {
+    path: PathBuf,
+    /// Where we actually write: `path`, or a temporary file when `path` did not exist.
+    work_path: Option<PathBuf>,
+    conn: Option<Connection>,
+    in_tx: bool,
+}
+
+impl SqliteSink {
+    /// A sink for the database file at `path` (created if absent).
+    pub fn new(path: impl Into<PathBuf>) -> SqliteSink {
+        SqliteSink {
+            path: path.into(),
+            work_path: None,
+            conn: None,
+            in_tx: false,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::target(self.describe(), e)
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        let mut name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "octopus3.db".into());
+        name.push(format!(".octo-migrate-{}.tmp", std::process::id()));
+        self.path.with_file_name(name)
+    }
+}
+
+/// `CREATE TABLE` for one table: SQLite types per schema-3x.md's embedded-default rules.
+pub(crate) fn create_table_sql(def: &TableDef) -> String {
+    let mut cols = Vec::new();
+    for c in def.columns {
+        let ty = match c.ty {
+            SqlType::Identity => {
+                cols.push(format!("\"{}\" INTEGER PRIMARY KEY AUTOINCREMENT", c.name));
+                continue;
+            }
+            SqlType::Int | SqlType::Bit => "INTEGER",
+            SqlType::NVarChar(_) | SqlType::DateTimeOffset | SqlType::UniqueIdentifier => "TEXT",
+        };
+        let null = if c.nullable { "NULL" } else { "NOT NULL" };
+        cols.push(format!("\"{}\" {ty} {null}", c.name));
+    }
+    let identity = def.columns.iter().any(|c| c.ty == SqlType::Identity);
+    if !identity {
+        cols.push(format!("PRIMARY KEY ({})", quoted(def.primary_key)));
+    }
+    for u in def.unique {
+        cols.push(format!("UNIQUE ({})", quoted(u)));
+    }
+    format!(
+        "CREATE TABLE IF NOT EXISTS \"{}\" (\n  {}\n)",
+        def.table.name(),
+        cols.join(",\n  ")
+    )
+}
+
+fn quoted(cols: &[&str]) -> String {
+    cols.iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn insert_sql(def: &TableDef) -> String {
+    let cols: Vec<&str> = def
+        .columns
+        .iter()
+        .filter(|c| c.ty != SqlType::Identity)
+        .map(|c| c.name)
+        .collect();
+    format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        def.table.name(),
+        quoted(&cols),
+        vec!["?"; cols.len()].join(", ")
+    )
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::from(rusqlite::types::Null),
+            Value::Text(s) => ToSqlOutput::from(s.as_str()),
+            Value::Int(i) => ToSqlOutput::from(*i),
+            Value::Bool(b) => ToSqlOutput::from(i64::from(*b)),
+            other => ToSqlOutput::from(other.to_text().unwrap_or_default()),
+        })
+    }
+}
+
+impl Sink for SqliteSink {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        let exists = self.path.exists();
+        let work = if exists {
+            self.path.clone()
+        } else {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    return Err(self.err(format!("the folder {} does not exist", dir.display())));
+                }
+            }
+            let t = self.temp_path();
+            let _ = std::fs::remove_file(&t);
+            t
+        };
+        let conn = Connection::open(&work).map_err(|e| self.err(e))?;
+        if !exists {
+            self.work_path = Some(work);
+            // page_size only takes effect before the first table is created.
+            conn.execute_batch("PRAGMA page_size = 16384;")
+                .map_err(|e| self.err(e))?;
+        }
+        conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL;")
+            .map_err(|e| self.err(e))?;
+        // Refuse a target that already holds Octopus data (before any write).
+        let mut busy = Vec::new();
+        for def in TABLES {
+            let present: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [def.table.name()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n > 0)
+                .map_err(|e| self.err(e))?;
+            if present {
+                let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", def.table.name());
+                let has_rows: bool = conn
+                    .query_row(&sql, [], |r| r.get(0))
+                    .map_err(|e| self.err(e))?;
+                if has_rows {
+                    busy.push(def.table.name().to_owned());
+                }
+            }
+        }
+        if !busy.is_empty() {
+            return Err(ErrorKind::TargetNotEmpty {
+                target: self.describe(),
+                tables: busy,
+            }
+            .into());
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        self.in_tx = true;
+        for def in TABLES {
+            conn.execute_batch(&create_table_sql(def))
+                .map_err(|e| self.err(e))?;
+        }
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    fn insert(&mut self, row: Row) -> Result<()> {
+        let conn = self.conn.as_ref().expect("insert after prepare");
+        let def = row.table.def();
+        let mut stmt = conn
+            .prepare_cached(&insert_sql(def))
+            .map_err(|e| Error::target(format!("sqlite:{}", self.path.display()), e))?;
+        stmt.execute(rusqlite::params_from_iter(row.values.iter()))
+            .map_err(|e| {
+                Error::target(
+                    format!("sqlite:{}", self.path.display()),
+                    format!("inserting into {}: {e}", def.table.name()),
+                )
+            })?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let conn = self.conn.take().expect("commit after prepare");
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let err = self.err(e);
+            let _ = conn.execute_batch("ROLLBACK");
+            drop(conn);
+            self.discard_temp();
+            return Err(err);
+        }
+        self.in_tx = false;
+        conn.close().map_err(|(_, e)| self.err(e))?;
+        if let Some(work) = self.work_path.take() {
+            std::fs::rename(&work, &self.path).map_err(|e| {
+                let _ = std::fs::remove_file(&work);
+                self.err(format!("moving the new database into place: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if let Some(conn) = self.conn.take() {
+            if self.in_tx {
+                let _ = conn.execute_batch("ROLLBACK");
+                self.in_tx = false;
+            }
+        }
+        self.discard_temp();
+        Ok(())
+    }
+}
+
+impl SqliteSink {
+    fn discard_temp(&mut self) {
+        if let Some(work) = self.work_path.take() {
+            let _ = std::fs::remove_file(&work);
+            let mut journal = work.into_os_string();
+            journal.push("-journal");
+            let _ = std::fs::remove_file(journal);
+        }
+    }
+}
+
+impl Drop for SqliteSink {
+    fn drop(&mut self) {
+        // An abandoned sink (a panic, an early return) must not leave anything behind.
+        let _ = self.rollback();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Table;
+
+    fn project_row(id: &str, name: &str) -> Row {
+        Row {
+            table: Table::Project,
+            values: vec![
+                Value::Text(id.into()),
+                Value::Text(name.into()),
+                Value::Text(name.to_lowercase()),
+                Value::Bool(false),
+                Value::Null,
+                Value::Null,
+                Value::Text("ProjectGroups-1".into()),
+                Value::Text("Lifecycles-1".into()),
+                Value::Bool(true),
+                Value::Text("{}".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn new_file_appears_only_on_commit_and_refuses_second_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        let mut s = SqliteSink::new(&path);
+        s.prepare().unwrap();
+        s.insert(project_row("Projects-1", "Web")).unwrap();
+        assert!(!path.exists());
+        s.commit().unwrap();
+        assert!(path.exists());
+        let conn = Connection::open(&path).unwrap();
+        let (name, auto): (String, i64) = conn
+            .query_row("SELECT Name, AutoCreateRelease FROM Project", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((name.as_str(), auto), ("Web", 1));
+        let mut again = SqliteSink::new(&path);
+        let e = again.prepare().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::TargetNotEmpty { .. }), "{e}");
+    }
+
+    #[test]
+    fn rollback_leaves_no_file_and_unique_names_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.db");
+        let mut s = SqliteSink::new(&path);
+        s.prepare().unwrap();
+        s.insert(project_row("Projects-1", "Web")).unwrap();
+        assert!(s.insert(project_row("Projects-2", "Web")).is_err());
+        s.rollback().unwrap();
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
