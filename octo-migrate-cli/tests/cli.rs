@@ -1,0 +1,281 @@
+//! The binary tested as a process: exit codes and messages of cli.md.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(name)
+}
+
+fn cmd() -> Command {
+    let mut c = Command::cargo_bin("octo-migrate").unwrap();
+    c.env_remove("OCTO_MIGRATE_MASTER_KEY");
+    c
+}
+
+fn migrate(dir: &Path) -> Command {
+    let mut c = cmd();
+    c.current_dir(dir).args([
+        "migrate",
+        "--file",
+        testdata("sample.octobak").to_str().unwrap(),
+        "--target",
+        "sqlite:octopus3.db",
+    ]);
+    c
+}
+
+fn key_file() -> String {
+    testdata("sample.octobak.key").to_str().unwrap().to_owned()
+}
+
+fn table_count(db: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+#[test]
+fn migrates_the_sample_with_warnings_and_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--report",
+            "report.json",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(out).unwrap();
+    assert!(stdout.contains("Projects"), "{stdout}");
+    assert!(stdout.contains("TOTAL"));
+    let db = dir.path().join("octopus3.db");
+    assert_eq!(table_count(&db, "Project"), 6);
+    assert!(dir.path().join("TaskLogs").is_dir());
+    assert!(dir.path().join("Artifacts").is_dir());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["collections"]["Projects"]["migrated"], 6);
+    let csv = std::fs::read_to_string(dir.path().join("tentacles.csv")).unwrap();
+    let machines = table_count(&db, "Machine");
+    assert_eq!(csv.lines().count() as i64, machines + 1);
+    assert!(csv.starts_with("Name,Uri,Thumbprint,"));
+}
+
+#[test]
+fn the_key_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    migrate(dir.path())
+        .env("OCTO_MIGRATE_MASTER_KEY", key.trim())
+        .args(["--skip-unsupported-steps", "--quiet"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn a_key_on_the_command_line_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let out = migrate(dir.path())
+        .args([
+            "--master-key",
+            key.trim(),
+            "--skip-unsupported-steps",
+            "--dry-run",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("visible to other users"), "{stderr}");
+    assert!(!stderr.contains(key.trim()));
+    assert!(!String::from_utf8(out.stdout).unwrap().contains(key.trim()));
+    assert!(
+        !dir.path().join("octopus3.db").exists(),
+        "a dry run creates nothing"
+    );
+}
+
+#[test]
+fn wrong_key_exits_3_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(dir.path())
+        .args([
+            "--master-key",
+            "bG9yZW1pcHN1bWRvbG9yIQ==",
+            "--skip-unsupported-steps",
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert!(
+        stderr.contains("the master key does not match this backup"),
+        "{stderr}"
+    );
+    assert!(!stderr.to_lowercase().contains("padding"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn malformed_key_is_a_usage_error_before_any_file_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd()
+        .current_dir(dir.path())
+        .args([
+            "migrate",
+            "--file",
+            "does-not-exist.octobak",
+            "--master-key",
+            "not-a-key",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert!(stderr.contains("24 characters of Base64"), "{stderr}");
+    assert!(!stderr.contains("not-a-key"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn two_key_sources_are_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path())
+        .env("OCTO_MIGRATE_MASTER_KEY", "bG9yZW1pcHN1bWRvbG9yIQ==")
+        .args(["--master-key-file", &key_file()])
+        .assert()
+        .code(2);
+    migrate(dir.path()).assert().code(2);
+}
+
+#[test]
+fn missing_or_corrupt_backup_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    cmd()
+        .current_dir(dir.path())
+        .args([
+            "migrate",
+            "--file",
+            "missing.octobak",
+            "--master-key-file",
+            &key_file(),
+        ])
+        .assert()
+        .code(4);
+    std::fs::write(
+        dir.path().join("junk.octobak"),
+        b"PK\x03\x04 this is not a zip",
+    )
+    .unwrap();
+    let out = cmd()
+        .current_dir(dir.path())
+        .args([
+            "migrate",
+            "--file",
+            "junk.octobak",
+            "--master-key-file",
+            &key_file(),
+        ])
+        .assert()
+        .code(4)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8(out).unwrap().contains("junk.octobak"));
+    assert!(!dir.path().join("octopus3.db").exists());
+}
+
+#[test]
+fn unsupported_step_exits_6_naming_it_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(dir.path())
+        .args(["--master-key-file", &key_file()])
+        .assert()
+        .code(6)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert!(stderr.contains("Octopus.Ftp"), "{stderr}");
+    assert!(stderr.contains("--skip-unsupported-steps"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_second_migration_into_the_same_file_exits_5() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--quiet",
+        ])
+        .assert()
+        .code(1);
+    let db = dir.path().join("octopus3.db");
+    let before = std::fs::read(&db).unwrap();
+    migrate(dir.path())
+        .args(["--master-key-file", &key_file(), "--skip-unsupported-steps"])
+        .assert()
+        .code(5);
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn generate_sample_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.octobak", "b.octobak"] {
+        cmd()
+            .current_dir(dir.path())
+            .args(["generate-sample", "--out", name, "--seed", "42"])
+            .assert()
+            .success();
+    }
+    let a = std::fs::read(dir.path().join("a.octobak")).unwrap();
+    assert_eq!(a, std::fs::read(dir.path().join("b.octobak")).unwrap());
+    assert_eq!(
+        std::fs::read(dir.path().join("a.octobak.key")).unwrap(),
+        std::fs::read(dir.path().join("b.octobak.key")).unwrap()
+    );
+}
+
+#[test]
+fn the_committed_sample_is_what_the_generator_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    cmd()
+        .current_dir(dir.path())
+        .args([
+            "generate-sample",
+            "--out",
+            "s.octobak",
+            "--scale",
+            "1",
+            "--seed",
+            "1",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(dir.path().join("s.octobak")).unwrap(),
+        std::fs::read(testdata("sample.octobak")).unwrap(),
+        "testdata/sample.octobak is stale: regenerate it as testdata/README.md says"
+    );
+}
