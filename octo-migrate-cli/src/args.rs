@@ -68,6 +68,12 @@ pub struct MigrateArgs {
     /// Migrate the data, not the task logs.
     #[arg(long)]
     pub nologs: bool,
+    /// Keep N days of history (and the older documents the current state needs).
+    #[arg(long, value_name = "N")]
+    pub maxage: Option<u32>,
+    /// The "now" of --maxage, ISO-8601 with offset (default: the time of the run).
+    #[arg(long, value_name = "TIME", requires = "maxage")]
+    pub as_of: Option<String>,
     /// Also write the report as JSON (and tentacles.csv beside it).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,

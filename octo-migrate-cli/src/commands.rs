@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use octo_migrate_core::crypto::MasterKey;
+use octo_migrate_core::filter::Cutoff;
 use octo_migrate_core::pipeline::{migrate, MigrateOptions};
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
@@ -115,7 +116,22 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
                 .unwrap_or_else(|| PathBuf::from("."))
         }))
     };
+    let maxage = match a.maxage {
+        None => None,
+        Some(days) => {
+            let as_of = match &a.as_of {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
+                    Failure::Usage(format!(
+                        "--as-of {t:?} is not an ISO-8601 time with an offset, e.g. 2015-06-30T00:00:00+00:00"
+                    ))
+                })?,
+                None => chrono::Utc::now().fixed_offset(),
+            };
+            Some(Cutoff::new(days, as_of))
+        }
+    };
     let opts = MigrateOptions {
+        maxage,
         target_key,
         files_dir,
         skip_unsupported_steps: a.skip_unsupported_steps,

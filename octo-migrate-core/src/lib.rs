@@ -11,6 +11,7 @@
 //! | crypto | [`crypto`] | the master key, MK streams and MK values |
 //! | parse | [`parse`] | the RavenDB Smuggler export, one document at a time |
 //! | pass 1 | [`scan`] | a light index of ids, names and dates, so order in the dump does not matter |
+//! | filter | [`filter`] | `--maxage`: which history to keep |
 //! | transform | [`transform`] | 2.6 documents to 3.x rows, references, secrets, task logs |
 //! | sink | [`sink`] | the target: SQLite (default), in-memory; one transaction |
 //! | pipeline | [`pipeline`] | runs the stages, stages files, commits or rolls back |
@@ -51,6 +52,7 @@ pub mod backup;
 pub mod collections;
 pub mod crypto;
 pub mod error;
+pub mod filter;
 pub mod layout;
 pub mod parse;
 pub mod pipeline;

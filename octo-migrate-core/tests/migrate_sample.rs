@@ -43,7 +43,7 @@ fn run_migration(r: &Run, target_key: Option<MasterKey>) -> octo_migrate_core::R
         target_key,
         files_dir: Some(r.root.clone()),
         skip_unsupported_steps: true,
-        nologs: false,
+        ..MigrateOptions::default()
     };
     migrate(&r.backup, &r.key, Some(&mut sink), &opts)
 }

@@ -32,6 +32,8 @@ pub struct MigrateOptions {
     pub skip_unsupported_steps: bool,
     /// Do not convert task logs.
     pub nologs: bool,
+    /// `--maxage`: leave out history older than this, unless the current state needs it.
+    pub maxage: Option<crate::filter::Cutoff>,
 }
 
 /// Migrates the backup at `backup` (opened with `key`) into `sink`; `None` is a dry run that
@@ -123,7 +125,7 @@ fn run(
     let loc = b.loc(Some(&b.dump_entry_name()));
 
     // Pass 1: the index.
-    let mut index = Index::default();
+    let mut index = Index::new(opts.maxage);
     {
         let dump = b.open_dump()?;
         let summary = read_export(dump, loc.clone(), &mut |item, pos| {
@@ -132,6 +134,7 @@ fn run(
         index.bytes = summary.bytes;
     }
     report.dump_bytes = index.bytes;
+    index.history.decide();
 
     // Pass 2: transform, and write while the preflight is clean.
     let target_key = opts.target_key.clone().unwrap_or_else(|| b.key().clone());

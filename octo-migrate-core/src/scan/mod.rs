@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::collections::{self, rewrite_id};
 use crate::error::{Error, Location, Result};
+use crate::filter::HistoryIndex;
 use crate::layout;
 use crate::parse::{Document, Item, Position};
 use crate::transform::values::parse_datetime;
@@ -58,9 +59,12 @@ pub struct Index {
     pub docs: u64,
     /// Bytes of the export.
     pub bytes: u64,
+    /// What `--maxage` needs, and its decision.
+    pub history: HistoryIndex,
 }
 
-fn id_hash(id: &str) -> u64 {
+/// A 64-bit hash of a document id in its 3.x form (so any spelling of one id hashes alike).
+pub fn id_hash(id: &str) -> u64 {
     // SipHash with fixed keys: deterministic across runs, no id strings kept in memory.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     rewrite_id(id).hash(&mut h);
@@ -68,6 +72,14 @@ fn id_hash(id: &str) -> u64 {
 }
 
 impl Index {
+    /// An empty index; `cutoff` turns on the `--maxage` bookkeeping.
+    pub fn new(cutoff: Option<crate::filter::Cutoff>) -> Index {
+        Index {
+            history: HistoryIndex::new(cutoff),
+            ..Index::default()
+        }
+    }
+
     /// Whether a document with this id (any case) is in the backup.
     pub fn contains(&self, id: &str) -> bool {
         self.ids.contains(&id_hash(id))
@@ -114,6 +126,7 @@ impl Index {
         let Some(c) = d.collection.as_deref().and_then(collections::by_name) else {
             return Ok(());
         };
+        self.history.add(c.name, &d.id, &d.body);
         let id = rewrite_id(&d.id);
         let s = |k: &str| {
             d.body

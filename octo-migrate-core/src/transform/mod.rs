@@ -71,6 +71,8 @@ pub enum Disposition {
     Skipped(&'static str),
     /// A preflight problem was recorded.
     Failed,
+    /// Left out by `--maxage`.
+    Filtered,
     /// A RavenDB system document (not counted in any collection).
     System,
 }
@@ -187,6 +189,16 @@ pub fn transform(doc: Document, ctx: &Context<'_>, out: &mut Output) -> Disposit
         return Disposition::Skipped("unknown collection");
     };
     let name = collection.name;
+    if !ctx
+        .index
+        .history
+        .keep(name, collection.kind, &doc.id, &doc.body)
+    {
+        let s = out.report.collections.entry(name.to_owned()).or_default();
+        s.read += 1;
+        s.filtered_by_maxage += 1;
+        return Disposition::Filtered;
+    }
     let disposition = {
         let mut d = Doc {
             ctx,
@@ -211,7 +223,7 @@ pub fn transform(doc: Document, ctx: &Context<'_>, out: &mut Output) -> Disposit
             *s.skipped_reasons.entry((*r).to_owned()).or_insert(0) += 1;
         }
         Disposition::Failed => s.failed += 1,
-        Disposition::System => {}
+        Disposition::Filtered | Disposition::System => {}
     }
     disposition
 }
