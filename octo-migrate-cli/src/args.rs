@@ -68,6 +68,9 @@ pub struct MigrateArgs {
     /// Migrate the data, not the task logs.
     #[arg(long)]
     pub nologs: bool,
+    /// Only convert task logs, for tasks already in the target.
+    #[arg(long, conflicts_with = "nologs")]
+    pub onlylogs: bool,
     /// Keep N days of history (and the older documents the current state needs).
     #[arg(long, value_name = "N")]
     pub maxage: Option<u32>,

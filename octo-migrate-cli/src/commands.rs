@@ -131,6 +131,7 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         }
     };
     let opts = MigrateOptions {
+        onlylogs: a.onlylogs,
         maxage,
         target_key,
         files_dir,

@@ -279,3 +279,95 @@ fn the_committed_sample_is_what_the_generator_makes() {
         "testdata/sample.octobak is stale: regenerate it as testdata/README.md says"
     );
 }
+
+#[test]
+fn nologs_then_onlylogs_fills_in_the_logs_and_leaves_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--nologs",
+            "--quiet",
+        ])
+        .assert()
+        .code(1);
+    assert!(!dir.path().join("TaskLogs").exists());
+    let db = dir.path().join("octopus3.db");
+    let before = std::fs::read(&db).unwrap();
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--onlylogs",
+            "--report",
+            "r.json",
+        ])
+        .assert()
+        .code(1);
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "--onlylogs writes no row"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let logs = std::fs::read_dir(dir.path().join("TaskLogs"))
+        .unwrap()
+        .count();
+    assert!(logs > 0);
+    assert_eq!(report["task_logs"], logs as u64);
+    migrate(dir.path())
+        .args(["--master-key-file", &key_file(), "--onlylogs", "--nologs"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn maxage_with_as_of_filters_history() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--maxage=90",
+            "--as-of",
+            "2015-06-30T00:00:00+00:00",
+            "--report",
+            "r.json",
+        ])
+        .assert()
+        .code(1);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let events = &report["collections"]["Events"];
+    assert!(events["filtered_by_maxage"].as_u64().unwrap() > 0);
+    assert_eq!(report["collections"]["Projects"]["filtered_by_maxage"], 0);
+    let db = dir.path().join("octopus3.db");
+    assert_eq!(
+        table_count(&db, "Event") as u64,
+        events["migrated"].as_u64().unwrap()
+    );
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--as-of",
+            "2015-06-30T00:00:00+00:00",
+        ])
+        .assert()
+        .code(2);
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--maxage",
+            "90",
+            "--as-of",
+            "yesterday",
+        ])
+        .assert()
+        .code(2);
+}

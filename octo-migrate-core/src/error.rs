@@ -175,6 +175,12 @@ impl Error {
     }
 }
 
+impl Error {
+    pub(crate) fn usage(msg: impl Into<String>) -> Error {
+        ErrorKind::Usage(msg.into()).into()
+    }
+}
+
 impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Error {
         Error {

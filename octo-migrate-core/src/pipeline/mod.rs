@@ -34,6 +34,9 @@ pub struct MigrateOptions {
     pub nologs: bool,
     /// `--maxage`: leave out history older than this, unless the current state needs it.
     pub maxage: Option<crate::filter::Cutoff>,
+    /// Only convert task logs, for the tasks already in the target (which therefore holds data
+    /// and is not refused for it); no row is written.
+    pub onlylogs: bool,
 }
 
 /// Migrates the backup at `backup` (opened with `key`) into `sink`; `None` is a dry run that
@@ -64,6 +67,12 @@ pub fn migrate(
                 size: e.size,
             });
         }
+    }
+    if opts.nologs && opts.onlylogs {
+        return Err(Error::usage("--nologs and --onlylogs exclude each other"));
+    }
+    if opts.onlylogs {
+        return only_logs(&mut b, sink, opts, report, started);
     }
     if let Some(s) = sink.as_deref_mut() {
         if let Err(e) = s.prepare() {
@@ -218,40 +227,7 @@ fn run(
 
     // Task logs, for migrated tasks that have one.
     if !opts.nologs {
-        for task in &tasks {
-            let queue = index.tasks.get(task).and_then(|t| t.queue_time);
-            let Some((name, reader)) = b.open_activity_log(task)? else {
-                continue;
-            };
-            let entry_loc = b_loc(report, &name);
-            let stats = match staging {
-                Some(st) => {
-                    let path = st.task_log_path(task)?;
-                    let file = std::fs::File::create(&path).map_err(|source| ErrorKind::Files {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    let mut w = std::io::BufWriter::new(file);
-                    let s = task_log::convert(reader, &mut w, task, queue);
-                    use std::io::Write as _;
-                    s.and_then(|s| w.flush().map(|()| s))
-                }
-                None => task_log::convert(reader, std::io::sink(), task, queue),
-            }
-            .map_err(|e| crate::backup::io_to_error(&entry_loc, &e))?;
-            report.task_logs += 1;
-            report.task_log_lines += stats.lines;
-            report.unparsable_log_line_count += stats.bad.len() as u64;
-            for (line, reason) in stats.bad {
-                if report.unparsable_log_lines.len() < 100 {
-                    report.unparsable_log_lines.push(BadLogLine {
-                        task_id: task.clone(),
-                        line,
-                        reason,
-                    });
-                }
-            }
-        }
+        convert_logs(b, &index, &tasks, staging, report)?;
     }
 
     // Artifacts: each one's attachment to its final name.
@@ -270,6 +246,94 @@ fn run(
         report.license = Some("the backup has no license".into());
     }
     Ok(())
+}
+
+/// Converts the activity logs of `tasks` (3.x ids) into `staging` (or nowhere on a dry run).
+fn convert_logs(
+    b: &mut Backup,
+    index: &Index,
+    tasks: &[String],
+    staging: Option<&Staging>,
+    report: &mut Report,
+) -> Result<()> {
+    for task in tasks {
+        let queue = index.tasks.get(task).and_then(|t| t.queue_time);
+        let Some((name, reader)) = b.open_activity_log(task)? else {
+            continue;
+        };
+        let entry_loc = b_loc(report, &name);
+        let stats = match staging {
+            Some(st) => {
+                let path = st.task_log_path(task)?;
+                let file = std::fs::File::create(&path).map_err(|source| ErrorKind::Files {
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut w = std::io::BufWriter::new(file);
+                let s = task_log::convert(reader, &mut w, task, queue);
+                use std::io::Write as _;
+                s.and_then(|s| w.flush().map(|()| s))
+            }
+            None => task_log::convert(reader, std::io::sink(), task, queue),
+        }
+        .map_err(|e| crate::backup::io_to_error(&entry_loc, &e))?;
+        report.task_logs += 1;
+        report.task_log_lines += stats.lines;
+        report.unparsable_log_line_count += stats.bad.len() as u64;
+        for (line, reason) in stats.bad {
+            if report.unparsable_log_lines.len() < 100 {
+                report.unparsable_log_lines.push(BadLogLine {
+                    task_id: task.clone(),
+                    line,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--onlylogs`: convert the logs of the tasks already in the target; write no row.
+fn only_logs(
+    b: &mut Backup,
+    sink: Option<&mut dyn Sink>,
+    opts: &MigrateOptions,
+    mut report: Report,
+    started: Instant,
+) -> Result<Report> {
+    let loc = b.loc(Some(&b.dump_entry_name()));
+    let mut index = Index::new(None);
+    let summary = read_export(b.open_dump()?, loc.clone(), &mut |item, pos| {
+        index.add(&item, pos, &loc)
+    })
+    .map_err(|e| e.with_report(report.clone()))?;
+    report.dump_bytes = summary.bytes;
+    let mut tasks: Vec<String> = index.tasks.keys().cloned().collect();
+    tasks.sort();
+    let staging = match sink {
+        Some(s) => {
+            let existing: std::collections::HashSet<String> = s
+                .existing_ids(Table::ServerTask)
+                .map_err(|e| e.with_report(report.clone()))?
+                .into_iter()
+                .map(|id| rewrite_id(&id))
+                .collect();
+            tasks.retain(|t| existing.contains(t));
+            match &opts.files_dir {
+                Some(dir) => Some(Staging::new(dir).map_err(|e| e.with_report(report.clone()))?),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    convert_logs(b, &index, &tasks, staging.as_ref(), &mut report)
+        .map_err(|e| e.with_report(report.clone()))?;
+    if let Some(st) = staging {
+        st.commit().map_err(|e| e.with_report(report.clone()))?;
+        report.committed = true;
+    }
+    report.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 fn b_loc(report: &Report, entry: &str) -> crate::error::Location {

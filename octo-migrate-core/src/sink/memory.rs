@@ -64,4 +64,13 @@ impl Sink for MemorySink {
         self.prepared = false;
         Ok(())
     }
+    fn existing_ids(&mut self, table: Table) -> Result<Vec<String>> {
+        Ok(self
+            .table(table)
+            .filter_map(|r| match r.values.first() {
+                Some(super::Value::Text(t)) => Some(t.clone()),
+                _ => None,
+            })
+            .collect())
+    }
 }

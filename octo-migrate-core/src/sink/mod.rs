@@ -105,4 +105,12 @@ pub trait Sink {
     fn commit(&mut self) -> Result<()>;
     /// Discards everything inserted since `prepare`; the target is as it was before.
     fn rollback(&mut self) -> Result<()>;
+    /// The ids already in `table` of an existing target (for `--onlylogs`), read without
+    /// writing anything. The default says the target cannot be read back.
+    fn existing_ids(&mut self, table: Table) -> Result<Vec<String>> {
+        Err(crate::error::Error::target(
+            self.describe(),
+            format!("this target cannot list the rows of {table}"),
+        ))
+    }
 }

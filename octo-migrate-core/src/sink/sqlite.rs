@@ -223,6 +223,26 @@ impl Sink for SqliteSink {
         Ok(())
     }
 
+    fn existing_ids(&mut self, table: super::Table) -> Result<Vec<String>> {
+        if !self.path.exists() {
+            return Err(
+                self.err("the database does not exist (--onlylogs needs a migrated target)")
+            );
+        }
+        let conn =
+            Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| self.err(e))?;
+        let sql = format!("SELECT \"Id\" FROM \"{}\"", table.name());
+        let mut stmt = conn
+            .prepare(&sql)
+            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+        Ok(ids)
+    }
+
     fn rollback(&mut self) -> Result<()> {
         if let Some(conn) = self.conn.take() {
             if self.in_tx {
