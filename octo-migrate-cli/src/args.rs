@@ -68,6 +68,9 @@ pub struct MigrateArgs {
     /// Migrate the data, not the task logs.
     #[arg(long)]
     pub nologs: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
     /// Only convert task logs, for tasks already in the target.
     #[arg(long, conflicts_with = "nologs")]
     pub onlylogs: bool,

@@ -131,6 +131,7 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         }
     };
     let opts = MigrateOptions {
+        threads: a.threads,
         onlylogs: a.onlylogs,
         maxage,
         target_key,

@@ -42,8 +42,18 @@ fn run(
     key: &MasterKey,
     days: Option<u32>,
 ) -> (BTreeMap<String, BTreeSet<String>>, Report) {
+    run_with(path, key, days, 0)
+}
+
+fn run_with(
+    path: &Path,
+    key: &MasterKey,
+    days: Option<u32>,
+    threads: usize,
+) -> (BTreeMap<String, BTreeSet<String>>, Report) {
     let mut sink = MemorySink::new();
     let opts = MigrateOptions {
+        threads,
         skip_unsupported_steps: true,
         maxage: days.map(|d| Cutoff::new(d, DateTime::parse_from_rfc3339(AS_OF).unwrap())),
         ..MigrateOptions::default()
@@ -316,6 +326,12 @@ proptest! {
         reorder(&path, &key, &shuffled, shuffle);
         let (again, _) = run(&shuffled, &key, Some(days));
         prop_assert_eq!(&base, &again);
+
+        // Neither does the number of threads.
+        let (one, _) = run_with(&path, &key, Some(days), 1);
+        let (two, _) = run_with(&path, &key, Some(days), 2);
+        prop_assert_eq!(&base, &one);
+        prop_assert_eq!(&base, &two);
 
         // A larger N never keeps fewer documents (of any table).
         let (more, _) = run(&path, &key, Some(days + 30));

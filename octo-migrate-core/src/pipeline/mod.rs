@@ -21,6 +21,17 @@ use crate::transform::{self, task_log, Context, Output};
 
 use files::Staging;
 
+/// Documents per batch handed from the reader to the workers.
+const BATCH: usize = 256;
+/// Batches between reader and workers: bounds memory whatever the backup's size.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// A transformed item, in document order.
+enum Done {
+    Doc(Box<Output>),
+    Attachment(crate::parse::Attachment),
+}
+
 /// Options of a migration (cli.md `migrate`).
 #[derive(Debug, Clone, Default)]
 pub struct MigrateOptions {
@@ -34,6 +45,8 @@ pub struct MigrateOptions {
     pub nologs: bool,
     /// `--maxage`: leave out history older than this, unless the current state needs it.
     pub maxage: Option<crate::filter::Cutoff>,
+    /// Worker threads for the transform; 0 means one per core.
+    pub threads: usize,
     /// Only convert task logs, for the tasks already in the target (which therefore holds data
     /// and is not refused for it); no row is written.
     pub onlylogs: bool,
@@ -156,8 +169,11 @@ fn run(
     };
     let mut out = Output::default();
     let mut tables = std::collections::BTreeMap::<Table, u64>::new();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", opts.threads)))?;
     {
-        let dump = b.open_dump()?;
         let mut write = |row: Row, clean: bool| -> Result<()> {
             *tables.entry(row.table).or_insert(0) += 1;
             match sink.as_deref_mut() {
@@ -165,27 +181,82 @@ fn run(
                 _ => Ok(()),
             }
         };
-        read_export(dump, loc.clone(), &mut |item, _pos| {
-            match item {
-                Item::Doc(doc) => {
-                    transform::transform(doc, &ctx, &mut out);
-                    let clean = out.problems.is_empty();
-                    for row in std::mem::take(&mut out.rows) {
-                        write(row, clean)?;
+        // Reader thread -> bounded channel of batches -> transform on the pool -> this thread
+        // writes, in document order. The channel's bound is the back-pressure.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(BATCHES_IN_FLIGHT);
+        let reader_backup: &mut Backup = &mut *b;
+        let consumed: Result<()> = std::thread::scope(|scope| {
+            let reader_loc = loc.clone();
+            let reader = scope.spawn(move || -> Result<()> {
+                let dump = reader_backup.open_dump()?;
+                let mut batch = Vec::with_capacity(BATCH);
+                read_export(dump, reader_loc.clone(), &mut |item, _pos| {
+                    batch.push(item);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if tx.send(full).is_err() {
+                            // The consumer stopped on an error of its own, which it reports.
+                            return Err(Error::usage("stopped"));
+                        }
                     }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
                 }
-                Item::Attachment(a) => {
-                    let lower = a.key.to_lowercase();
-                    if let (Some(st), Some(art)) = (
-                        staging,
-                        lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
-                    ) {
-                        st.write_blob(&rewrite_id(art), &a.data)?;
+                Ok(())
+            });
+            let mut result = Ok(());
+            for batch in rx.iter() {
+                let done: Vec<Done> = pool.install(|| {
+                    use rayon::prelude::*;
+                    batch
+                        .into_par_iter()
+                        .map(|item| match item {
+                            Item::Doc(doc) => {
+                                let mut o = Output::default();
+                                transform::transform(doc, &ctx, &mut o);
+                                Done::Doc(Box::new(o))
+                            }
+                            Item::Attachment(a) => Done::Attachment(a),
+                        })
+                        .collect()
+                });
+                let step = (|| -> Result<()> {
+                    for d in done {
+                        match d {
+                            Done::Doc(mut o) => {
+                                let rows = std::mem::take(&mut o.rows);
+                                out.merge(*o);
+                                let clean = out.problems.is_empty();
+                                for row in rows {
+                                    write(row, clean)?;
+                                }
+                            }
+                            Done::Attachment(a) => {
+                                let lower = a.key.to_lowercase();
+                                if let (Some(st), Some(art)) = (
+                                    staging,
+                                    lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
+                                ) {
+                                    st.write_blob(&rewrite_id(art), &a.data)?;
+                                }
+                            }
+                        }
                     }
+                    Ok(())
+                })();
+                if let Err(e) = step {
+                    result = Err(e);
+                    break;
                 }
             }
-            Ok(())
-        })?;
+            drop(rx);
+            let read = reader.join().expect("the dump reader thread panicked");
+            // A consumer error explains why the reader stopped; otherwise the reader's own.
+            result.and(read)
+        });
+        consumed?;
         // KeyAllocation: above every migrated id number and every HiLo maximum.
         for (table, max) in &out.max_ids {
             let hilo = collections::COLLECTIONS

@@ -122,6 +122,9 @@ impl Output {
             }
         }
         self.report.reencrypted_values += r.reencrypted_values;
+        if r.license.is_some() {
+            self.report.license = r.license;
+        }
         self.report.tentacles.extend(r.tentacles);
         self.report.removed_actions.extend(r.removed_actions);
         self.report
