@@ -176,3 +176,25 @@ fn fuzz_regression_partial_block_log_is_corrupt_not_a_hang() {
     let e = read_all(&path, &key).unwrap_err();
     assert!(e.is_corrupt_backup() || e.is_wrong_key(), "{e}");
 }
+
+#[test]
+fn a_dump_with_a_byte_order_mark_reads_gzipped_or_plain() {
+    for gzip in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.octobak");
+        let key = MasterKey::generate();
+        let mut w = BackupWriter::new(Cursor::new(Vec::new()), &key, EntryForm::MkStream);
+        let json = format!(
+            "\u{feff}  {{\"Docs\":[{}]}}",
+            serde_json::to_string(&project("projects-1")).unwrap()
+        );
+        w.write_entry("RavenDB\\Raven.dump", json.as_bytes(), gzip)
+            .unwrap();
+        std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+        // No MasterKeyCheck.txt: the key is checked on the dump's first and last blocks.
+        assert_eq!(read_all(&path, &key).unwrap(), 1, "gzip {gzip}");
+        assert!(Backup::open(&path, &MasterKey::generate())
+            .unwrap_err()
+            .is_wrong_key());
+    }
+}

@@ -250,14 +250,20 @@ impl Backup {
         let mut buf = BufReader::with_capacity(256 * 1024, payload);
         let head = buf.fill_buf().map_err(|e| io_to_error(&loc, &e))?;
         let gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-        Ok(if gz {
+        let mut reader: EntryReader<'_> = if gz {
             Box::new(BufReader::with_capacity(
                 256 * 1024,
                 MultiGzDecoder::new(buf),
             ))
         } else {
             Box::new(buf)
-        })
+        };
+        // A UTF-8 byte-order mark (as .NET writers add) is not part of the JSON or the log.
+        let head = reader.fill_buf().map_err(|e| io_to_error(&loc, &e))?;
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            reader.consume(3);
+        }
+        Ok(reader)
     }
 
     /// The Smuggler export, decrypted and decompressed, as a byte stream.

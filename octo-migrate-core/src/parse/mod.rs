@@ -71,14 +71,29 @@ pub struct ExportSummary {
     pub bytes: u64,
 }
 
+/// A buffer that counts the bytes handed out, exactly. serde_json reads one byte per call;
+/// serving those from a concrete buffer (not through the `dyn` reader stack) keeps that cheap.
 struct Counting<R> {
     inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
     count: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+    #[inline]
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.len {
+            self.len = self.inner.read(&mut self.buf)?;
+            self.pos = 0;
+            if self.len == 0 {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.len - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
         self.count.set(self.count.get() + n as u64);
         Ok(n)
     }
@@ -134,6 +149,9 @@ pub fn read_export<R: Read>(
     let offset = Rc::new(Cell::new(0));
     let counting = Counting {
         inner: reader,
+        buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+        pos: 0,
+        len: 0,
         count: offset.clone(),
     };
     let mut state = State {

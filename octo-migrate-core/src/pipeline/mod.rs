@@ -26,12 +26,6 @@ const BATCH: usize = 256;
 /// Batches between reader and workers: bounds memory whatever the backup's size.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// A transformed item, in document order.
-enum Done {
-    Doc(Box<Output>),
-    Attachment(crate::parse::Attachment),
-}
-
 /// Options of a migration (cli.md `migrate`).
 #[derive(Debug, Clone, Default)]
 pub struct MigrateOptions {
@@ -208,44 +202,50 @@ fn run(
             });
             let mut result = Ok(());
             for batch in rx.iter() {
-                let done: Vec<Done> = pool.install(|| {
-                    use rayon::prelude::*;
-                    batch
-                        .into_par_iter()
-                        .map(|item| match item {
-                            Item::Doc(doc) => {
-                                let mut o = Output::default();
-                                transform::transform(doc, &ctx, &mut o);
-                                Done::Doc(Box::new(o))
-                            }
-                            Item::Attachment(a) => Done::Attachment(a),
-                        })
-                        .collect()
-                });
-                let step = (|| -> Result<()> {
-                    for d in done {
-                        match d {
-                            Done::Doc(mut o) => {
-                                let rows = std::mem::take(&mut o.rows);
-                                out.merge(*o);
-                                let clean = out.problems.is_empty();
-                                for row in rows {
-                                    write(row, clean)?;
-                                }
-                            }
-                            Done::Attachment(a) => {
-                                let lower = a.key.to_lowercase();
-                                if let (Some(st), Some(art)) = (
-                                    staging,
-                                    lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
-                                ) {
-                                    st.write_blob(&rewrite_id(art), &a.data)?;
-                                }
+                // Attachments go straight to their blobs; documents are cut into one
+                // contiguous chunk per worker, so outputs merge once per chunk, in order.
+                let mut docs = Vec::with_capacity(batch.len());
+                let mut step: Result<()> = Ok(());
+                for item in batch {
+                    match item {
+                        Item::Doc(d) => docs.push(d),
+                        Item::Attachment(a) => {
+                            let lower = a.key.to_lowercase();
+                            if let (Some(st), Some(art), true) = (
+                                staging,
+                                lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
+                                step.is_ok(),
+                            ) {
+                                step = st.write_blob(&rewrite_id(art), &a.data);
                             }
                         }
                     }
+                }
+                let chunk = docs.len().div_ceil(pool.current_num_threads()).max(1);
+                let outputs: Vec<Output> = pool.install(|| {
+                    use rayon::prelude::*;
+                    docs.into_par_iter()
+                        .chunks(chunk)
+                        .map(|chunk| {
+                            let mut o = Output::default();
+                            for doc in chunk {
+                                transform::transform(doc, &ctx, &mut o);
+                            }
+                            o
+                        })
+                        .collect()
+                });
+                let step = step.and_then(|()| {
+                    for mut o in outputs {
+                        let rows = std::mem::take(&mut o.rows);
+                        out.merge(o);
+                        let clean = out.problems.is_empty();
+                        for row in rows {
+                            write(row, clean)?;
+                        }
+                    }
                     Ok(())
-                })();
+                });
                 if let Err(e) = step {
                     result = Err(e);
                     break;

@@ -24,6 +24,8 @@ pub struct SqliteSink {
     work_path: Option<PathBuf>,
     conn: Option<Connection>,
     in_tx: bool,
+    /// INSERT statement text per table (index = `Table as usize`), built once.
+    inserts: Vec<String>,
 }
 
 impl SqliteSink {
@@ -34,6 +36,7 @@ impl SqliteSink {
             work_path: None,
             conn: None,
             in_tx: false,
+            inserts: TABLES.iter().map(insert_sql).collect(),
         }
     }
 
@@ -140,6 +143,8 @@ impl Sink for SqliteSink {
             t
         };
         let conn = Connection::open(&work).map_err(|e| self.err(e))?;
+        // One cached INSERT per table; the default capacity (16) is below the table count.
+        conn.set_prepared_statement_cache_capacity(TABLES.len() * 2);
         if !exists {
             self.work_path = Some(work);
             // page_size only takes effect before the first table is created.
@@ -191,7 +196,7 @@ impl Sink for SqliteSink {
         let conn = self.conn.as_ref().expect("insert after prepare");
         let def = row.table.def();
         let mut stmt = conn
-            .prepare_cached(&insert_sql(def))
+            .prepare_cached(&self.inserts[row.table as usize])
             .map_err(|e| Error::target(format!("sqlite:{}", self.path.display()), e))?;
         stmt.execute(rusqlite::params_from_iter(row.values.iter()))
             .map_err(|e| {

@@ -58,6 +58,14 @@ pub fn pipe_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 
 /// Converts a property's JSON value (or its absence) to a column value.
 pub fn to_column(col: &Column, v: Option<Json>) -> Result<Value, String> {
+    // An empty string where a date, number or GUID belongs means "no value" (.NET writers
+    // emit it for unset optional fields).
+    let v = match v {
+        Some(Json::String(s)) if s.trim().is_empty() && !matches!(col.ty, SqlType::NVarChar(_)) => {
+            None
+        }
+        other => other,
+    };
     let v = match v {
         None | Some(Json::Null) => {
             return if col.nullable {
@@ -144,6 +152,35 @@ mod tests {
             "2015-06-30T10:11:12+00:00"
         );
         assert!(parse_datetime("yesterday").is_err());
+    }
+
+    #[test]
+    fn empty_strings_are_no_value_for_typed_columns() {
+        use crate::sink::{Column, SqlType};
+        let opt = Column {
+            name: "StartTime",
+            ty: SqlType::DateTimeOffset,
+            nullable: true,
+        };
+        assert_eq!(
+            to_column(&opt, Some(Json::String(String::new()))),
+            Ok(Value::Null)
+        );
+        let req = Column {
+            name: "Created",
+            ty: SqlType::DateTimeOffset,
+            nullable: false,
+        };
+        assert!(to_column(&req, Some(Json::String(" ".into()))).is_err());
+        let text = Column {
+            name: "Name",
+            ty: SqlType::NVarChar(Some(20)),
+            nullable: true,
+        };
+        assert_eq!(
+            to_column(&text, Some(Json::String(String::new()))),
+            Ok(Value::Text(String::new()))
+        );
     }
 
     #[test]
