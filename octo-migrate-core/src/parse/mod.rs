@@ -1,14 +1,13 @@
-//! The RavenDB Smuggler export, read as a stream: one document or attachment at a time is
-//! handed to a callback; `Indexes`, `Transformers` and unknown properties are skipped without
-//! being built in memory. Property order does not matter.
+//! The RavenDB Smuggler export, read as a stream. A small scanner ([`split_export`]) cuts the
+//! export into one byte slice per document or attachment, tracking only strings and nesting;
+//! `Indexes`, `Transformers` and unknown properties are skipped without being built; property
+//! order does not matter. Each slice is then parsed on its own ([`RawItem::parse`]), which the
+//! pipeline does on its worker threads. [`read_export`] does both, in order, on one thread.
 
-use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Read};
-use std::rc::Rc;
+use std::io::{BufRead, BufReader, Read};
 
 use base64::Engine as _;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Location, Result};
@@ -54,7 +53,7 @@ pub enum Item {
 /// Where the reader is when an item is handed out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Position {
-    /// Bytes of the export consumed so far.
+    /// Byte offset of the item's first byte in the export.
     pub offset: u64,
     /// 0-based index of the document (or attachment) in its array.
     pub index: u64,
@@ -71,70 +70,102 @@ pub struct ExportSummary {
     pub bytes: u64,
 }
 
-/// A buffer that counts the bytes handed out, exactly. serde_json reads one byte per call;
-/// serving those from a concrete buffer (not through the `dyn` reader stack) keeps that cheap.
-struct Counting<R> {
-    inner: R,
-    buf: Box<[u8]>,
-    pos: usize,
-    len: usize,
-    count: Rc<Cell<u64>>,
+/// One element of `Docs` or `Attachments`, not yet parsed.
+#[derive(Debug, Clone)]
+pub struct RawItem {
+    /// Whether it came from `Docs` (else `Attachments`).
+    pub is_doc: bool,
+    /// The element's JSON text.
+    pub bytes: Vec<u8>,
+    /// Where it starts.
+    pub pos: Position,
+    /// File and entry, for errors.
+    pub at: Location,
 }
 
-impl<R: Read> Read for Counting<R> {
-    #[inline]
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.len {
-            self.len = self.inner.read(&mut self.buf)?;
-            self.pos = 0;
-            if self.len == 0 {
-                return Ok(0);
-            }
-        }
-        let n = out.len().min(self.len - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
-type Callback<'a> = dyn FnMut(Item, Position) -> Result<()> + 'a;
-
-struct State<'a> {
-    cb: &'a mut Callback<'a>,
-    offset: Rc<Cell<u64>>,
-    /// An error from the callback, or a typed problem found while visiting: takes precedence
-    /// over the serde error used to unwind.
-    failure: Option<Error>,
-    summary: ExportSummary,
-    /// Which array we are in, for error messages.
-    section: &'static str,
-    index: u64,
-    base: Location,
-}
-
-impl State<'_> {
-    fn loc(&self, doc_id: Option<String>) -> Location {
+impl RawItem {
+    fn loc(&self, extra: u64, doc_id: Option<String>) -> Location {
         Location {
-            offset: Some(self.offset.get()),
-            doc_index: Some(self.index),
+            offset: Some(self.pos.offset + extra),
+            doc_index: Some(self.pos.index),
             doc_id,
-            ..self.base.clone()
+            ..self.at.clone()
         }
     }
-    fn fail<E: de::Error>(&mut self, e: Error) -> E {
-        self.failure = Some(e);
-        E::custom("stopped")
-    }
-    fn emit<E: de::Error>(&mut self, item: Item) -> std::result::Result<(), E> {
-        let pos = Position {
-            offset: self.offset.get(),
-            index: self.index,
+
+    /// Parses the element into a document or attachment.
+    pub fn parse(self) -> Result<Item> {
+        let section = if self.is_doc { "Docs" } else { "Attachments" };
+        let json_err = |e: serde_json::Error, me: &RawItem| {
+            let extra = if e.line() == 1 {
+                e.column().saturating_sub(1) as u64
+            } else {
+                0
+            };
+            let what = match e.classify() {
+                serde_json::error::Category::Eof => "the export ends in the middle",
+                serde_json::error::Category::Syntax => "the export is not valid JSON",
+                _ => "the export has an unexpected shape",
+            };
+            Error::corrupt(me.loc(extra, None), format!("{what} (in {section}): {e}"))
         };
-        match (self.cb)(item, pos) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.fail(e)),
+        if self.is_doc {
+            let mut body: Map<String, Value> =
+                serde_json::from_slice(&self.bytes).map_err(|e| json_err(e, &self))?;
+            let meta = match body.shift_remove("@metadata") {
+                Some(Value::Object(m)) => m,
+                _ => {
+                    let id = body.get("Id").and_then(Value::as_str).map(str::to_owned);
+                    return Err(Error::corrupt(
+                        self.loc(0, id),
+                        "a document without @metadata",
+                    ));
+                }
+            };
+            let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
+                return Err(Error::corrupt(
+                    self.loc(0, None),
+                    "a document whose @metadata has no @id",
+                ));
+            };
+            if id.trim().is_empty() {
+                return Err(Error::corrupt(
+                    self.loc(0, None),
+                    "a document with an empty @id",
+                ));
+            }
+            let collection = meta
+                .get("Raven-Entity-Name")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            // RavenDB keeps the id in @metadata; a body `Id` is ignored (backup-format.md).
+            body.shift_remove("Id");
+            Ok(Item::Doc(Document {
+                id,
+                collection,
+                body,
+            }))
+        } else {
+            #[derive(serde::Deserialize)]
+            struct Raw {
+                #[serde(rename = "Key")]
+                key: String,
+                #[serde(rename = "Data", default)]
+                data: Option<String>,
+            }
+            let raw: Raw = serde_json::from_slice(&self.bytes).map_err(|e| json_err(e, &self))?;
+            let data = match raw.data.as_deref() {
+                None => Vec::new(),
+                Some(s) => base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|_| {
+                        Error::corrupt(
+                            self.loc(0, Some(raw.key.clone())),
+                            "an attachment whose Data is not Base64",
+                        )
+                    })?,
+            };
+            Ok(Item::Attachment(Attachment { key: raw.key, data }))
         }
     }
 }
@@ -146,185 +177,279 @@ pub fn read_export<R: Read>(
     at: Location,
     on_item: &mut dyn FnMut(Item, Position) -> Result<()>,
 ) -> Result<ExportSummary> {
-    let offset = Rc::new(Cell::new(0));
-    let counting = Counting {
-        inner: reader,
-        buf: vec![0u8; 64 * 1024].into_boxed_slice(),
-        pos: 0,
-        len: 0,
-        count: offset.clone(),
-    };
-    let mut state = State {
-        cb: on_item,
-        offset: offset.clone(),
-        failure: None,
-        summary: ExportSummary::default(),
-        section: "",
-        index: 0,
-        base: at,
-    };
-    let mut de = serde_json::Deserializer::from_reader(counting);
-    let res = de::Deserializer::deserialize_any(&mut de, Top(&mut state)).and_then(|()| de.end());
-    if let Some(e) = state.failure.take() {
-        return Err(e);
-    }
-    match res {
-        Ok(()) => {
-            state.summary.bytes = offset.get();
-            Ok(state.summary)
-        }
-        Err(e) => Err(json_error(&state, e)),
-    }
+    split_export(
+        BufReader::with_capacity(64 * 1024, reader),
+        at,
+        &mut |raw| {
+            let pos = raw.pos;
+            on_item(raw.parse()?, pos)
+        },
+    )
 }
 
-fn json_error(state: &State<'_>, e: serde_json::Error) -> Error {
-    let mut loc = state.loc(None);
-    if state.section.is_empty() {
-        loc.doc_index = None;
-    }
-    if e.is_io() {
-        let ioe: io::Error = e.into();
-        return crate::backup::io_to_error(&loc, &ioe);
-    }
-    let what = match e.classify() {
-        serde_json::error::Category::Eof => "the export ends in the middle",
-        serde_json::error::Category::Syntax => "the export is not valid JSON",
-        _ => "the export has an unexpected shape",
+/// Cuts the export into its `Docs` and `Attachments` elements, in file order, without parsing
+/// them. Everything else is skipped. Structure errors are typed, with the byte offset.
+pub fn split_export<R: BufRead>(
+    reader: R,
+    at: Location,
+    on_raw: &mut dyn FnMut(RawItem) -> Result<()>,
+) -> Result<ExportSummary> {
+    let mut s = Scanner {
+        r: reader,
+        offset: 0,
+        at,
+        index: None,
     };
-    let section = if state.section.is_empty() {
-        String::new()
-    } else {
-        format!(" (in {})", state.section)
-    };
-    Error::corrupt(loc, format!("{what}{section}: {e}"))
-}
-
-struct Top<'s, 'a>(&'s mut State<'a>);
-
-impl<'de> Visitor<'de> for Top<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a Smuggler export object with Docs and Attachments")
+    let mut summary = ExportSummary::default();
+    s.skip_ws()?;
+    match s.peek()? {
+        Some(b'{') => s.bump(),
+        Some(_) => return Err(s.err("the export is not a JSON object")),
+        None => return Err(s.err("the export is empty")),
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "Docs" => {
-                    self.0.section = "Docs";
-                    self.0.index = 0;
-                    map.next_value_seed(Section {
-                        state: &mut *self.0,
-                        docs: true,
-                    })?;
-                }
-                "Attachments" => {
-                    self.0.section = "Attachments";
-                    self.0.index = 0;
-                    map.next_value_seed(Section {
-                        state: &mut *self.0,
-                        docs: false,
-                    })?;
-                }
-                _ => {
-                    // Indexes, Transformers, Identities...: skipped without building them.
-                    map.next_value::<IgnoredAny>()?;
-                }
+    let mut first = true;
+    loop {
+        s.skip_ws()?;
+        match s.peek()? {
+            Some(b'}') => {
+                s.bump();
+                break;
             }
-            self.0.section = "";
+            Some(b',') if !first => {
+                s.bump();
+                s.skip_ws()?;
+            }
+            Some(_) if first => {}
+            Some(_) => return Err(s.err("expected , or } between the export's properties")),
+            None => return Err(s.err("the export ends in the middle")),
         }
-        Ok(())
+        first = false;
+        if s.peek()? != Some(b'"') {
+            return Err(s.err("expected a property name"));
+        }
+        let mut key_raw = Vec::new();
+        s.capture(Some(&mut key_raw))?;
+        let key: String = serde_json::from_slice(&key_raw)
+            .map_err(|_| s.err("a property name is not a valid JSON string"))?;
+        s.skip_ws()?;
+        if s.peek()? != Some(b':') {
+            return Err(s.err("expected : after a property name"));
+        }
+        s.bump();
+        s.skip_ws()?;
+        let is_doc = match key.as_str() {
+            "Docs" => true,
+            "Attachments" => false,
+            _ => {
+                // Indexes, Transformers, Identities...: skipped without being built.
+                s.capture(None)?;
+                continue;
+            }
+        };
+        match s.peek()? {
+            Some(b'[') => s.bump(),
+            Some(b'n') => {
+                let mut v = Vec::new();
+                s.capture(Some(&mut v))?;
+                if v != b"null" {
+                    return Err(s.err(format!("{key} is not an array")));
+                }
+                continue;
+            }
+            Some(_) => return Err(s.err(format!("{key} is not an array"))),
+            None => return Err(s.err("the export ends in the middle")),
+        }
+        let mut index = 0u64;
+        let mut first_el = true;
+        loop {
+            s.skip_ws()?;
+            match s.peek()? {
+                Some(b']') => {
+                    s.bump();
+                    break;
+                }
+                Some(b',') if !first_el => {
+                    s.bump();
+                    s.skip_ws()?;
+                }
+                Some(_) if first_el => {}
+                Some(_) => return Err(s.err(format!("expected , or ] in {key}"))),
+                None => return Err(s.err("the export ends in the middle")),
+            }
+            first_el = false;
+            s.index = Some(index);
+            let pos = Position {
+                offset: s.offset,
+                index,
+            };
+            let mut bytes = Vec::new();
+            s.capture(Some(&mut bytes))?;
+            on_raw(RawItem {
+                is_doc,
+                bytes,
+                pos,
+                at: s.at.clone(),
+            })?;
+            if is_doc {
+                summary.docs += 1;
+            } else {
+                summary.attachments += 1;
+            }
+            index += 1;
+        }
+        s.index = None;
     }
+    s.skip_ws()?;
+    if s.peek()?.is_some() {
+        return Err(s.err("the export has trailing characters after its object"));
+    }
+    summary.bytes = s.offset;
+    Ok(summary)
 }
 
-impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
+struct Scanner<R> {
+    r: R,
+    offset: u64,
+    at: Location,
+    index: Option<u64>,
 }
 
-struct Section<'s, 'a> {
-    state: &'s mut State<'a>,
-    docs: bool,
-}
+impl<R: BufRead> Scanner<R> {
+    fn err(&self, reason: impl Into<String>) -> Error {
+        Error::corrupt(
+            Location {
+                offset: Some(self.offset),
+                doc_index: self.index,
+                ..self.at.clone()
+            },
+            reason,
+        )
+    }
 
-impl<'de> DeserializeSeed<'de> for Section<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
+    fn io(&self, e: std::io::Error) -> Error {
+        let loc = Location {
+            offset: Some(self.offset),
+            doc_index: self.index,
+            ..self.at.clone()
+        };
+        crate::backup::io_to_error(&loc, &e)
     }
-}
 
-impl<'de> Visitor<'de> for Section<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array")
+    fn peek(&mut self) -> Result<Option<u8>> {
+        loop {
+            match self.r.fill_buf() {
+                Ok(b) => return Ok(b.first().copied()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
     }
-    fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
-        Ok(())
+
+    fn bump(&mut self) {
+        self.r.consume(1);
+        self.offset += 1;
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        let st = self.state;
-        if self.docs {
-            while let Some(mut body) = seq.next_element::<Map<String, Value>>()? {
-                let meta = match body.shift_remove("@metadata") {
-                    Some(Value::Object(m)) => m,
-                    _ => {
-                        let id = body.get("Id").and_then(Value::as_str).map(str::to_owned);
-                        let e = Error::corrupt(st.loc(id), "a document without @metadata");
-                        return Err(st.fail(e));
+
+    fn skip_ws(&mut self) -> Result<()> {
+        loop {
+            let buf = match self.r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io(e)),
+            };
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let n = buf
+                .iter()
+                .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(buf.len());
+            let all = n == buf.len();
+            self.r.consume(n);
+            self.offset += n as u64;
+            if !all {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads one JSON value (object, array, string or scalar), appending its bytes to `out`
+    /// when given. Tracks strings and nesting only; the value's content is checked later by
+    /// the parser (for skipped values, never).
+    fn capture(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<()> {
+        let first = match self.peek()? {
+            Some(c) => c,
+            None => return Err(self.err("the export ends in the middle")),
+        };
+        let scalar = !matches!(first, b'{' | b'[' | b'"');
+        let mut depth: u64 = 0;
+        let mut in_str = false;
+        let mut esc = false;
+        let mut started = false;
+        loop {
+            let buf = match self.r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io(e)),
+            };
+            if buf.is_empty() {
+                if scalar && started {
+                    return Ok(());
+                }
+                return Err(self.err("the export ends in the middle"));
+            }
+            let mut i = 0;
+            let mut done = false;
+            while i < buf.len() {
+                let c = buf[i];
+                if scalar {
+                    if matches!(c, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                        done = true;
+                        break;
                     }
-                };
-                let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
-                    let e = Error::corrupt(st.loc(None), "a document whose @metadata has no @id");
-                    return Err(st.fail(e));
-                };
-                if id.trim().is_empty() {
-                    let e = Error::corrupt(st.loc(None), "a document with an empty @id");
-                    return Err(st.fail(e));
-                }
-                let collection = meta
-                    .get("Raven-Entity-Name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                // RavenDB keeps the id in @metadata; a body `Id` is ignored (backup-format.md).
-                body.shift_remove("Id");
-                st.emit(Item::Doc(Document {
-                    id,
-                    collection,
-                    body,
-                }))?;
-                st.summary.docs += 1;
-                st.index += 1;
-            }
-        } else {
-            #[derive(serde::Deserialize)]
-            struct Raw {
-                #[serde(rename = "Key")]
-                key: String,
-                #[serde(rename = "Data", default)]
-                data: Option<String>,
-            }
-            while let Some(raw) = seq.next_element::<Raw>()? {
-                let data = match raw.data.as_deref() {
-                    None => Vec::new(),
-                    Some(s) => match base64::engine::general_purpose::STANDARD.decode(s.trim()) {
-                        Ok(d) => d,
-                        Err(_) => {
-                            let e = Error::corrupt(
-                                st.loc(Some(raw.key.clone())),
-                                "an attachment whose Data is not Base64",
-                            );
-                            return Err(st.fail(e));
+                } else if in_str {
+                    if esc {
+                        esc = false;
+                    } else if c == b'\\' {
+                        esc = true;
+                    } else if c == b'"' {
+                        in_str = false;
+                        if depth == 0 {
+                            i += 1;
+                            done = true;
+                            break;
                         }
-                    },
-                };
-                st.emit(Item::Attachment(Attachment { key: raw.key, data }))?;
-                st.summary.attachments += 1;
-                st.index += 1;
+                    }
+                } else {
+                    match c {
+                        b'"' => in_str = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                i += 1;
+                                done = true;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+            started = true;
+            if let Some(o) = out.as_deref_mut() {
+                o.extend_from_slice(&buf[..i]);
+            }
+            self.r.consume(i);
+            self.offset += i as u64;
+            if done {
+                if scalar && i == 0 && !started {
+                    return Err(self.err("expected a value"));
+                }
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use crate::collections::{self, rewrite_id};
 use crate::crypto::MasterKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout;
-use crate::parse::{read_export, Item};
+use crate::parse::{read_export, split_export, Item, Position, RawItem};
 use crate::report::{BadLogLine, Report, UnknownEntry, EXAMPLES};
 use crate::scan::Index;
 use crate::sink::{Row, Sink, Table, Value};
@@ -25,6 +25,14 @@ use files::Staging;
 const BATCH: usize = 256;
 /// Batches between reader and workers: bounds memory whatever the backup's size.
 const BATCHES_IN_FLIGHT: usize = 4;
+
+/// What one worker made of its share of a batch.
+#[derive(Default)]
+struct Chunk {
+    out: Output,
+    attachments: Vec<crate::parse::Attachment>,
+    fatal: Option<Error>,
+}
 
 /// Options of a migration (cli.md `migrate`).
 #[derive(Debug, Clone, Default)]
@@ -142,10 +150,23 @@ fn run(
 
     // Pass 1: the index.
     let mut index = Index::new(opts.maxage);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", opts.threads)))?;
     {
-        let dump = b.open_dump()?;
-        let summary = read_export(dump, loc.clone(), &mut |item, pos| {
-            index.add(&item, pos, &loc)
+        let summary = stream_dump(&mut *b, &loc, &mut |batch| {
+            let parsed: Vec<(Position, Result<Item>)> = pool.install(|| {
+                use rayon::prelude::*;
+                batch
+                    .into_par_iter()
+                    .map(|raw| (raw.pos, raw.parse()))
+                    .collect()
+            });
+            for (pos, item) in parsed {
+                index.add(&item?, pos, &loc)?;
+            }
+            Ok(())
         })?;
         index.bytes = summary.bytes;
     }
@@ -163,10 +184,6 @@ fn run(
     };
     let mut out = Output::default();
     let mut tables = std::collections::BTreeMap::<Table, u64>::new();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .build()
-        .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", opts.threads)))?;
     {
         let mut write = |row: Row, clean: bool| -> Result<()> {
             *tables.entry(row.table).or_insert(0) += 1;
@@ -175,88 +192,63 @@ fn run(
                 _ => Ok(()),
             }
         };
-        // Reader thread -> bounded channel of batches -> transform on the pool -> this thread
-        // writes, in document order. The channel's bound is the back-pressure.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(BATCHES_IN_FLIGHT);
-        let reader_backup: &mut Backup = &mut *b;
-        let consumed: Result<()> = std::thread::scope(|scope| {
-            let reader_loc = loc.clone();
-            let reader = scope.spawn(move || -> Result<()> {
-                let dump = reader_backup.open_dump()?;
-                let mut batch = Vec::with_capacity(BATCH);
-                read_export(dump, reader_loc.clone(), &mut |item, _pos| {
-                    batch.push(item);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        if tx.send(full).is_err() {
-                            // The consumer stopped on an error of its own, which it reports.
-                            return Err(Error::usage("stopped"));
+        // Reader thread -> bounded channel of batches -> parse and transform on the pool ->
+        // this thread writes, in document order.
+        stream_dump(&mut *b, &loc, &mut |batch| {
+            // Each worker parses and transforms one contiguous chunk of the batch, so
+            // outputs merge once per chunk, in document order.
+            let chunk = batch.len().div_ceil(pool.current_num_threads()).max(1);
+            let outputs: Vec<Chunk> = pool.install(|| {
+                use rayon::prelude::*;
+                batch
+                    .into_par_iter()
+                    .chunks(chunk)
+                    .map(|raws| {
+                        let mut c = Chunk::default();
+                        for raw in raws {
+                            match raw.parse() {
+                                Ok(Item::Doc(doc)) => {
+                                    transform::transform(doc, &ctx, &mut c.out);
+                                }
+                                Ok(Item::Attachment(a)) => c.attachments.push(a),
+                                Err(e) => {
+                                    c.fatal = Some(e);
+                                    break;
+                                }
+                            }
                         }
-                    }
-                    Ok(())
-                })?;
-                if !batch.is_empty() {
-                    let _ = tx.send(batch);
-                }
-                Ok(())
+                        c
+                    })
+                    .collect()
             });
-            let mut result = Ok(());
-            for batch in rx.iter() {
-                // Attachments go straight to their blobs; documents are cut into one
-                // contiguous chunk per worker, so outputs merge once per chunk, in order.
-                let mut docs = Vec::with_capacity(batch.len());
-                let mut step: Result<()> = Ok(());
-                for item in batch {
-                    match item {
-                        Item::Doc(d) => docs.push(d),
-                        Item::Attachment(a) => {
-                            let lower = a.key.to_lowercase();
-                            if let (Some(st), Some(art), true) = (
-                                staging,
-                                lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
-                                step.is_ok(),
-                            ) {
-                                step = st.write_blob(&rewrite_id(art), &a.data);
-                            }
-                        }
+            let mut step: Result<()> = Ok(());
+            for c in &outputs {
+                for a in &c.attachments {
+                    let lower = a.key.to_lowercase();
+                    if let (Some(st), Some(art), true) = (
+                        staging,
+                        lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
+                        step.is_ok(),
+                    ) {
+                        step = st.write_blob(&rewrite_id(art), &a.data);
                     }
-                }
-                let chunk = docs.len().div_ceil(pool.current_num_threads()).max(1);
-                let outputs: Vec<Output> = pool.install(|| {
-                    use rayon::prelude::*;
-                    docs.into_par_iter()
-                        .chunks(chunk)
-                        .map(|chunk| {
-                            let mut o = Output::default();
-                            for doc in chunk {
-                                transform::transform(doc, &ctx, &mut o);
-                            }
-                            o
-                        })
-                        .collect()
-                });
-                let step = step.and_then(|()| {
-                    for mut o in outputs {
-                        let rows = std::mem::take(&mut o.rows);
-                        out.merge(o);
-                        let clean = out.problems.is_empty();
-                        for row in rows {
-                            write(row, clean)?;
-                        }
-                    }
-                    Ok(())
-                });
-                if let Err(e) = step {
-                    result = Err(e);
-                    break;
                 }
             }
-            drop(rx);
-            let read = reader.join().expect("the dump reader thread panicked");
-            // A consumer error explains why the reader stopped; otherwise the reader's own.
-            result.and(read)
-        });
-        consumed?;
+            step?;
+            for c in outputs {
+                if let Some(e) = c.fatal {
+                    return Err(e);
+                }
+                let mut o = c.out;
+                let rows = std::mem::take(&mut o.rows);
+                out.merge(o);
+                let clean = out.problems.is_empty();
+                for row in rows {
+                    write(row, clean)?;
+                }
+            }
+            Ok(())
+        })?;
         // KeyAllocation: above every migrated id number and every HiLo maximum.
         for (table, max) in &out.max_ids {
             let hilo = collections::COLLECTIONS
@@ -405,6 +397,50 @@ fn only_logs(
     }
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Reads the dump on a thread of its own, cut into raw items ([`split_export`]), and hands
+/// batches to `consume` on this thread through a bounded channel (the back-pressure that keeps
+/// memory flat). A `consume` error stops the reader; it is the error returned.
+fn stream_dump(
+    b: &mut Backup,
+    loc: &crate::error::Location,
+    consume: &mut dyn FnMut(Vec<RawItem>) -> Result<()>,
+) -> Result<crate::parse::ExportSummary> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawItem>>(BATCHES_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let reader_loc = loc.clone();
+        let reader = scope.spawn(move || -> Result<crate::parse::ExportSummary> {
+            let dump = b.open_dump()?;
+            let mut batch = Vec::with_capacity(BATCH);
+            let summary = split_export(dump, reader_loc, &mut |raw| {
+                batch.push(raw);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if tx.send(full).is_err() {
+                        // The consumer stopped on an error of its own, which it reports.
+                        return Err(Error::usage("stopped"));
+                    }
+                }
+                Ok(())
+            })?;
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(summary)
+        });
+        let mut result = Ok(());
+        for batch in rx.iter() {
+            if let Err(e) = consume(batch) {
+                result = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = reader.join().expect("the dump reader thread panicked");
+        // A consumer error explains why the reader stopped; otherwise the reader's own.
+        result.and(read)
+    })
 }
 
 fn b_loc(report: &Report, entry: &str) -> crate::error::Location {
