@@ -425,3 +425,59 @@ fn a_target_with_data_is_refused_and_left_as_it_was() {
     assert!(e.is_target(), "{e}");
     assert_eq!(std::fs::read(&r.db).unwrap(), before);
 }
+
+/// The preflight reports every problem at once, of every kind, and writes nothing.
+#[test]
+fn preflight_reports_every_problem_together() {
+    use octo_migrate_core::preflight::Problem;
+    use octo_migrate_core::sample::{BackupWriter, DumpOptions};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.octobak");
+    let key = MasterKey::generate();
+    let other = MasterKey::generate();
+    let meta = |id: &str, c: &str| json!({"@id": id, "Raven-Entity-Name": c});
+    let docs = vec![
+        json!({"Name": "Shop", "@metadata": meta("projects-1", "Projects")}),
+        json!({"OwnerId": "projects-1", "Steps": [{"Name": "Upload", "Actions": [
+            {"Name": "ftp", "ActionType": "Octopus.Ftp"},
+            {"Name": "azure", "ActionType": "Octopus.Azure"}]}],
+            "@metadata": meta("deploymentprocess-projects-1", "DeploymentProcesses")}),
+        json!({"Name": "NuGet", "FeedUri": "https://f", "Password": octo_migrate_core::crypto::encrypt_value(&other, "pw"),
+            "@metadata": meta("feeds-1", "Feeds")}),
+        json!({"Name": "ssh01", "CommunicationStyle": "Ssh", "@metadata": meta("machines-1", "Machines")}),
+    ];
+    let mut w = BackupWriter::new(std::io::Cursor::new(Vec::new()), &key, EntryForm::MkStream);
+    w.write_master_key_check().unwrap();
+    let mut d = w.start_dump(&DumpOptions::default()).unwrap();
+    for x in &docs {
+        d.write_doc(x).unwrap();
+    }
+    d.finish().unwrap();
+    std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+    let db = dir.path().join("o.db");
+    let mut sink = SqliteSink::new(&db);
+    let opts = MigrateOptions {
+        files_dir: Some(dir.path().to_path_buf()),
+        ..MigrateOptions::default()
+    };
+    let e = migrate(&path, &key, Some(&mut sink), &opts).unwrap_err();
+    let p = e.problems();
+    assert_eq!(p.len(), 4, "{e}");
+    assert_eq!(
+        p.iter()
+            .filter(|x| matches!(x, Problem::UnsupportedStep { .. }))
+            .count(),
+        2
+    );
+    assert!(p.iter().any(|x| matches!(x, Problem::Undecryptable { doc_id, field, .. } if doc_id == "feeds-1" && field == "Password")));
+    assert!(p
+        .iter()
+        .any(|x| matches!(x, Problem::Unmappable { doc_id, .. } if doc_id == "machines-1")));
+    assert!(!e.to_string().contains("pw\""));
+    assert!(!db.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let r = e.report().unwrap();
+    assert_eq!(r.problems.len(), 4);
+    assert_eq!(r.collections["Machines"].failed, 1);
+}
