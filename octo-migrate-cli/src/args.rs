@@ -16,7 +16,7 @@ impl Cli {
     pub fn verbose(&self) -> bool {
         match &self.command {
             Command::Migrate(m) => m.verbose,
-            Command::GenerateSample(_) => false,
+            Command::GenerateSample(_) | Command::Inspect(_) => false,
         }
     }
 }
@@ -25,8 +25,26 @@ impl Cli {
 pub enum Command {
     /// Migrate a 2.6 backup into a 3.x database (SQLite by default).
     Migrate(MigrateArgs),
+    /// Show what is in a backup: version, entries, documents per collection, history date
+    /// ranges, and what --maxage 30/90/180/365 would keep.
+    Inspect(InspectArgs),
     /// Write a deterministic sample 2.6 backup and its (test) master key file.
     GenerateSample(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The 2.6 backup (.octobak).
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// The "now" of the --maxage figures, ISO-8601 with offset (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the 2.6 master key comes from: exactly one of these.

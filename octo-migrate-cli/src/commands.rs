@@ -13,7 +13,7 @@ use octo_migrate_core::sink::{Sink, SqliteSink};
 
 use zeroize::Zeroizing;
 
-use crate::args::{Cli, Command, GenerateArgs, KeyArgs, MigrateArgs};
+use crate::args::{Cli, Command, GenerateArgs, InspectArgs, KeyArgs, MigrateArgs};
 use crate::exit::{self, Failure};
 
 /// The environment variable that may hold the 2.6 master key (cli.md).
@@ -23,7 +23,94 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Migrate(a) => run_migrate(a),
         Command::GenerateSample(a) => run_generate(a),
+        Command::Inspect(a) => run_inspect(a),
     }
+}
+
+fn parse_as_of(t: Option<&str>) -> Result<chrono::DateTime<chrono::FixedOffset>, Failure> {
+    match t {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
+            Failure::Usage(format!(
+                "--as-of {t:?} is not an ISO-8601 time with an offset, e.g. 2015-06-30T00:00:00+00:00"
+            ))
+        }),
+        None => Ok(chrono::Utc::now().fixed_offset()),
+    }
+}
+
+fn run_inspect(a: InspectArgs) -> Result<ExitCode, Failure> {
+    let key = source_key(&a.key, a.json)?;
+    let as_of = parse_as_of(a.as_of.as_deref())?;
+    let i = octo_migrate_core::inspect::inspect(&a.file, &key, as_of)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&i).expect("serializes"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "Octopus version: {}",
+        i.octopus_version.as_deref().unwrap_or("(no Backup.json)")
+    );
+    let _ = writeln!(out, "\n{:<40} {:>12} form", "entry", "bytes");
+    for e in &i.entries {
+        let _ = writeln!(
+            out,
+            "{:<40} {:>12} {}",
+            e.name,
+            e.size,
+            if e.winzip_aes {
+                "WinZip-AES"
+            } else {
+                "MK stream"
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:>10}   {:<34} {:<34}",
+        "collection", "documents", "oldest", "newest"
+    );
+    for (c, n) in &i.collections {
+        let (a, z) = i
+            .date_ranges
+            .get(c)
+            .map(|r| (r.oldest.as_str(), r.newest.as_str()))
+            .unwrap_or(("", ""));
+        let _ = writeln!(out, "{c:<28} {n:>10}   {a:<34} {z:<34}");
+    }
+    let _ = writeln!(
+        out,
+        "({} system documents, {} attachments)",
+        i.system_documents, i.attachments
+    );
+    let days: Vec<u32> = i.maxage_keeps.keys().copied().collect();
+    let _ = write!(
+        out,
+        "\nkept by --maxage N (as of {})\n{:<28}",
+        i.as_of, "collection"
+    );
+    for d in &days {
+        let _ = write!(out, " {:>8}", format!("N={d}"));
+    }
+    let _ = writeln!(out, " {:>8}", "all");
+    let mut names: Vec<&String> = i.maxage_keeps.values().flat_map(|m| m.keys()).collect();
+    names.sort();
+    names.dedup();
+    for c in names {
+        let _ = write!(out, "{c:<28}");
+        for d in &days {
+            let _ = write!(
+                out,
+                " {:>8}",
+                i.maxage_keeps[d].get(c).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(out, " {:>8}", i.collections.get(c).copied().unwrap_or(0));
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_key(text: &str, source: &str) -> Result<MasterKey, Failure> {
@@ -119,14 +206,7 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
     let maxage = match a.maxage {
         None => None,
         Some(days) => {
-            let as_of = match &a.as_of {
-                Some(t) => chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
-                    Failure::Usage(format!(
-                        "--as-of {t:?} is not an ISO-8601 time with an offset, e.g. 2015-06-30T00:00:00+00:00"
-                    ))
-                })?,
-                None => chrono::Utc::now().fixed_offset(),
-            };
+            let as_of = parse_as_of(a.as_of.as_deref())?;
             Some(Cutoff::new(days, as_of))
         }
     };

@@ -371,3 +371,53 @@ fn maxage_with_as_of_filters_history() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn inspect_prints_tables_or_json() {
+    let out = cmd()
+        .args([
+            "inspect",
+            "--file",
+            testdata("sample.octobak").to_str().unwrap(),
+            "--master-key-file",
+            &key_file(),
+            "--as-of",
+            "2015-06-30T00:00:00+00:00",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("2.6.5"), "{text}");
+    assert!(text.contains("RavenDB/Raven.dump"));
+    assert!(text.contains("N=90"));
+    let out = cmd()
+        .args([
+            "inspect",
+            "--json",
+            "--file",
+            testdata("sample.octobak").to_str().unwrap(),
+            "--master-key-file",
+            &key_file(),
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["collections"]["Projects"], 6);
+    assert!(v["maxage_keeps"]["365"].is_object());
+    cmd()
+        .args([
+            "inspect",
+            "--file",
+            testdata("sample.octobak").to_str().unwrap(),
+            "--master-key",
+            "bG9yZW1pcHN1bWRvbG9yIQ==",
+        ])
+        .assert()
+        .code(3);
+}

@@ -53,6 +53,7 @@ pub mod collections;
 pub mod crypto;
 pub mod error;
 pub mod filter;
+pub mod inspect;
 pub mod layout;
 pub mod parse;
 pub mod pipeline;

@@ -365,3 +365,25 @@ proptest! {
         }
     }
 }
+
+/// `inspect`'s --maxage figures are what a migration with that --maxage keeps.
+#[test]
+fn inspect_predicts_what_maxage_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = sample::sample_key(23);
+    let path = dir.path().join("s.octobak");
+    let summary = sample::write_sample_file(&path, &key, &SampleOptions::new(1, 23)).unwrap();
+    let as_of = DateTime::parse_from_rfc3339(AS_OF).unwrap();
+    let i = octo_migrate_core::inspect::inspect(&path, &key, as_of).unwrap();
+    for (c, n) in &summary.documents {
+        assert_eq!(i.collections.get(c), Some(n), "{c}");
+    }
+    assert!(i.date_ranges["Deployments"].oldest < i.date_ranges["Deployments"].newest);
+    for (days, keeps) in &i.maxage_keeps {
+        let (_, report) = run(&path, &key, Some(*days));
+        for (c, kept) in keeps {
+            assert_eq!(report.collections[c].migrated, *kept, "N={days} {c}");
+        }
+    }
+    assert!(i.maxage_keeps[&30]["Events"] < i.maxage_keeps[&365]["Events"]);
+}

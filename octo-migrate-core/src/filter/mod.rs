@@ -36,7 +36,8 @@ impl Cutoff {
     }
 }
 
-fn age_field(collection: &str) -> Option<&'static str> {
+/// The age field of a history collection.
+pub fn age_field(collection: &str) -> Option<&'static str> {
     AGE_FIELDS
         .iter()
         .find(|(c, _)| *c == collection)
@@ -193,19 +194,40 @@ impl HistoryIndex {
         if self.cutoff.is_none() {
             return true;
         }
+        let frozen = body
+            .get("IsFrozen")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let date = age_field(collection)
+            .and_then(|f| body.get(f))
+            .and_then(Value::as_str)
+            .and_then(|d| parse_datetime(d).ok());
+        self.keep_fields(collection, kind, id_hash(id), date, frozen)
+    }
+
+    /// [`HistoryIndex::keep`] from what a document's keep depends on: its collection, id
+    /// hash, age date (if readable) and `IsFrozen`.
+    pub fn keep_fields(
+        &self,
+        collection: &str,
+        kind: Kind,
+        id: u64,
+        date: Option<DateTime<FixedOffset>>,
+        frozen: bool,
+    ) -> bool {
+        let Some(cut) = self.cutoff else {
+            return true;
+        };
         if SNAPSHOT_COLLECTIONS.contains(&collection) {
-            let frozen = body
-                .get("IsFrozen")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            return !frozen || self.keep.contains(&id_hash(id));
+            return !frozen || self.keep.contains(&id);
         }
         if kind != Kind::History {
             return true;
         }
+        let recent = date.is_none_or(|d| d >= cut.0);
         match collection {
-            "Events" => self.recent(collection, body),
-            _ => self.recent(collection, body) || self.keep.contains(&id_hash(id)),
+            "Events" => recent,
+            _ => recent || self.keep.contains(&id),
         }
     }
 
