@@ -16,6 +16,7 @@ impl Cli {
     pub fn verbose(&self) -> bool {
         match &self.command {
             Command::Migrate(m) => m.verbose,
+            Command::Verify(v) => v.verbose,
             Command::GenerateSample(_) | Command::Inspect(_) => false,
         }
     }
@@ -25,6 +26,8 @@ impl Cli {
 pub enum Command {
     /// Migrate a 2.6 backup into a 3.x database (SQLite by default).
     Migrate(MigrateArgs),
+    /// Check a migrated target against the backup: every row, column and file.
+    Verify(VerifyArgs),
     /// Show what is in a backup: version, entries, documents per collection, history date
     /// ranges, and what --maxage 30/90/180/365 would keep.
     Inspect(InspectArgs),
@@ -126,4 +129,40 @@ pub struct GenerateArgs {
     /// Write entries as WinZip-AES (as 7-Zip re-packing would) instead of MK streams.
     #[arg(long)]
     pub winzip_aes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The 2.6 backup (.octobak).
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// sqlite:PATH (default sqlite:octopus3.db).
+    #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
+    pub target: String,
+    /// The 3.x master key the migration used (default: the 2.6 key).
+    #[arg(long, value_name = "KEY", conflicts_with = "target_master_key_file")]
+    pub target_master_key: Option<String>,
+    /// A file holding the 3.x master key.
+    #[arg(long, value_name = "PATH")]
+    pub target_master_key_file: Option<PathBuf>,
+    /// Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file); checked when it exists.
+    #[arg(long, value_name = "PATH")]
+    pub files_dir: Option<PathBuf>,
+    /// As given to migrate.
+    #[arg(long)]
+    pub skip_unsupported_steps: bool,
+    /// As given to migrate.
+    #[arg(long)]
+    pub nologs: bool,
+    /// As given to migrate.
+    #[arg(long, value_name = "N")]
+    pub maxage: Option<u32>,
+    /// As given to migrate.
+    #[arg(long, value_name = "TIME", requires = "maxage")]
+    pub as_of: Option<String>,
+    /// Print more detail on errors.
+    #[arg(long)]
+    pub verbose: bool,
 }

@@ -13,7 +13,7 @@ use octo_migrate_core::sink::{Sink, SqliteSink};
 
 use zeroize::Zeroizing;
 
-use crate::args::{Cli, Command, GenerateArgs, InspectArgs, KeyArgs, MigrateArgs};
+use crate::args::{Cli, Command, GenerateArgs, InspectArgs, KeyArgs, MigrateArgs, VerifyArgs};
 use crate::exit::{self, Failure};
 
 /// The environment variable that may hold the 2.6 master key (cli.md).
@@ -24,7 +24,68 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Migrate(a) => run_migrate(a),
         Command::GenerateSample(a) => run_generate(a),
         Command::Inspect(a) => run_inspect(a),
+        Command::Verify(a) => run_verify(a),
     }
+}
+
+fn default_files_dir(db: &Path) -> PathBuf {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_key_of(
+    key: Option<&String>,
+    file: Option<&PathBuf>,
+) -> Result<Option<MasterKey>, Failure> {
+    match (key, file) {
+        (Some(t), _) => Ok(Some(parse_key(t, "--target-master-key")?)),
+        (None, Some(p)) => Ok(Some(read_key_file(p, "target master key")?)),
+        (None, None) => Ok(None),
+    }
+}
+
+fn maxage_of(days: Option<u32>, as_of: Option<&str>) -> Result<Option<Cutoff>, Failure> {
+    match days {
+        None => Ok(None),
+        Some(d) => Ok(Some(Cutoff::new(d, parse_as_of(as_of)?))),
+    }
+}
+
+fn run_verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
+    let key = source_key(&a.key, false)?;
+    let db = sqlite_path(&a.target)?;
+    let opts = MigrateOptions {
+        target_key: target_key_of(
+            a.target_master_key.as_ref(),
+            a.target_master_key_file.as_ref(),
+        )?,
+        skip_unsupported_steps: a.skip_unsupported_steps,
+        nologs: a.nologs,
+        maxage: maxage_of(a.maxage, a.as_of.as_deref())?,
+        ..MigrateOptions::default()
+    };
+    let files = Some(
+        a.files_dir
+            .clone()
+            .unwrap_or_else(|| default_files_dir(&db)),
+    );
+    let v = octo_migrate_core::verify::verify_sqlite(&a.file, &key, &db, files, &opts)?;
+    for d in &v.differences {
+        println!("differs: {d}");
+    }
+    println!(
+        "verified {} rows and {} files: {} difference(s)",
+        v.rows_checked,
+        v.files_checked,
+        v.differences.len()
+    );
+    Ok(ExitCode::from(if v.differences.is_empty() {
+        0
+    } else {
+        exit::WARNINGS
+    }))
 }
 
 fn parse_as_of(t: Option<&str>) -> Result<chrono::DateTime<chrono::FixedOffset>, Failure> {
@@ -187,29 +248,21 @@ fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
 
 fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
     let key = source_key(&a.key, a.quiet)?;
-    let target_key = match (&a.target_master_key, &a.target_master_key_file) {
-        (Some(t), _) => Some(parse_key(t, "--target-master-key")?),
-        (None, Some(p)) => Some(read_key_file(p, "target master key")?),
-        (None, None) => None,
-    };
+    let target_key = target_key_of(
+        a.target_master_key.as_ref(),
+        a.target_master_key_file.as_ref(),
+    )?;
     let db = sqlite_path(&a.target)?;
     let files_dir = if a.dry_run {
         None
     } else {
-        Some(a.files_dir.clone().unwrap_or_else(|| {
-            db.parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."))
-        }))
+        Some(
+            a.files_dir
+                .clone()
+                .unwrap_or_else(|| default_files_dir(&db)),
+        )
     };
-    let maxage = match a.maxage {
-        None => None,
-        Some(days) => {
-            let as_of = parse_as_of(a.as_of.as_deref())?;
-            Some(Cutoff::new(days, as_of))
-        }
-    };
+    let maxage = maxage_of(a.maxage, a.as_of.as_deref())?;
     let opts = MigrateOptions {
         threads: a.threads,
         onlylogs: a.onlylogs,

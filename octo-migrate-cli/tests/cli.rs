@@ -421,3 +421,74 @@ fn inspect_prints_tables_or_json() {
         .assert()
         .code(3);
 }
+
+#[test]
+fn verify_passes_after_a_migration_and_names_a_changed_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let target_key = dir.path().join("new.key");
+    std::fs::write(&target_key, "AAECAwQFBgcICQoLDA0ODw==\n").unwrap();
+    let tk = target_key.to_str().unwrap().to_owned();
+    let common = [
+        "--master-key-file",
+        &key_file(),
+        "--skip-unsupported-steps",
+        "--maxage",
+        "90",
+        "--as-of",
+        "2015-06-30T00:00:00+00:00",
+    ];
+    migrate(dir.path())
+        .args(common)
+        .args(["--target-master-key-file", &tk, "--quiet"])
+        .assert()
+        .code(1);
+    let verify = |extra: &[&str]| {
+        let mut c = cmd();
+        c.current_dir(dir.path())
+            .args([
+                "verify",
+                "--file",
+                testdata("sample.octobak").to_str().unwrap(),
+                "--target",
+                "sqlite:octopus3.db",
+            ])
+            .args(common)
+            .args(extra);
+        c
+    };
+    verify(&["--target-master-key-file", &tk]).assert().code(0);
+    // Without the target key the sensitive values do not decrypt to the same plaintext.
+    let out = verify(&[]).assert().code(1).get_output().stdout.clone();
+    assert!(String::from_utf8(out).unwrap().contains("JSON"));
+    let conn = rusqlite::Connection::open(dir.path().join("octopus3.db")).unwrap();
+    conn.execute(
+        "UPDATE Project SET Name = 'Renamed' WHERE Id = 'Projects-1'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = verify(&["--target-master-key-file", &tk])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Project Projects-1 Name"), "{text}");
+    std::fs::remove_file(
+        std::fs::read_dir(dir.path().join("TaskLogs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    let out = verify(&["--target-master-key-file", &tk])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(out).unwrap().contains("is missing"));
+}

@@ -63,6 +63,8 @@ pub mod sample;
 pub mod scan;
 pub mod sink;
 pub mod transform;
+#[cfg(feature = "sqlite")]
+pub mod verify;
 
 pub use crypto::MasterKey;
 pub use error::{Error, ErrorKind, Result};
