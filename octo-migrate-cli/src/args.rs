@@ -17,7 +17,7 @@ impl Cli {
         match &self.command {
             Command::Migrate(m) => m.verbose,
             Command::Verify(v) => v.verbose,
-            Command::GenerateSample(_) | Command::Inspect(_) => false,
+            Command::GenerateSample(_) | Command::Inspect(_) | Command::CopyPackages(_) => false,
         }
     }
 }
@@ -31,6 +31,8 @@ pub enum Command {
     /// Show what is in a backup: version, entries, documents per collection, history date
     /// ranges, and what --maxage 30/90/180/365 would keep.
     Inspect(InspectArgs),
+    /// Copy the built-in NuGet repository's packages (not in the backup) to the 3.x folder.
+    CopyPackages(CopyArgs),
     /// Write a deterministic sample 2.6 backup and its (test) master key file.
     GenerateSample(GenerateArgs),
 }
@@ -165,4 +167,14 @@ pub struct VerifyArgs {
     /// Print more detail on errors.
     #[arg(long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The 2.6 packages folder (...\\OctopusServer\\Repository\\Packages).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The 3.x packages folder.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
 }

@@ -13,7 +13,9 @@ use octo_migrate_core::sink::{Sink, SqliteSink};
 
 use zeroize::Zeroizing;
 
-use crate::args::{Cli, Command, GenerateArgs, InspectArgs, KeyArgs, MigrateArgs, VerifyArgs};
+use crate::args::{
+    Cli, Command, CopyArgs, GenerateArgs, InspectArgs, KeyArgs, MigrateArgs, VerifyArgs,
+};
 use crate::exit::{self, Failure};
 
 /// The environment variable that may hold the 2.6 master key (cli.md).
@@ -25,7 +27,33 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::GenerateSample(a) => run_generate(a),
         Command::Inspect(a) => run_inspect(a),
         Command::Verify(a) => run_verify(a),
+        Command::CopyPackages(a) => run_copy(a),
     }
+}
+
+fn run_copy(a: CopyArgs) -> Result<ExitCode, Failure> {
+    if !a.from.is_dir() {
+        return Err(Failure::Usage(format!(
+            "--from {} is not a folder",
+            a.from.display()
+        )));
+    }
+    let o = octo_migrate_core::packages::copy_packages(&a.from, &a.to)
+        .map_err(|e| Failure::Io(format!("copying packages to {}: {e}", a.to.display())))?;
+    for (p, why) in &o.rejected {
+        println!("rejected {}: {why}", p.display());
+    }
+    println!(
+        "copied {}, skipped {} (already there), rejected {}",
+        o.copied.len(),
+        o.skipped.len(),
+        o.rejected.len()
+    );
+    Ok(ExitCode::from(if o.rejected.is_empty() {
+        0
+    } else {
+        exit::WARNINGS
+    }))
 }
 
 fn default_files_dir(db: &Path) -> PathBuf {

@@ -492,3 +492,67 @@ fn verify_passes_after_a_migration_and_names_a_changed_row() {
         .clone();
     assert!(String::from_utf8(out).unwrap().contains("is missing"));
 }
+
+fn write_package(path: &Path, id: &str, version: &str) {
+    use std::io::Write as _;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file(format!("{id}.nuspec"), opts).unwrap();
+    write!(z, "<?xml version=\"1.0\"?><package><metadata><id>{id}</id><version>{version}</version></metadata></package>").unwrap();
+    z.start_file("lib/net45/x.dll", opts).unwrap();
+    z.write_all(b"MZ").unwrap();
+    z.finish().unwrap();
+}
+
+#[test]
+fn copy_packages_copies_good_ones_rejects_broken_and_reruns_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("Repository/Packages");
+    write_package(
+        &from.join("Acme.Web/Acme.Web.1.0.0.nupkg"),
+        "Acme.Web",
+        "1.0.0",
+    );
+    write_package(
+        &from.join("Acme.Web/Acme.Web.1.1.0.nupkg"),
+        "Acme.Web",
+        "1.1.0",
+    );
+    write_package(&from.join("Acme.Api.2.0.1.nupkg"), "Acme.Api", "2.0.1");
+    std::fs::write(from.join("Broken.1.0.0.nupkg"), b"not a zip").unwrap();
+    let to = dir.path().join("Packages");
+    let run = || {
+        cmd()
+            .args([
+                "copy-packages",
+                "--from",
+                from.to_str().unwrap(),
+                "--to",
+                to.to_str().unwrap(),
+            ])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let text = String::from_utf8(run()).unwrap();
+    assert!(text.contains("copied 3, skipped 0"), "{text}");
+    assert!(text.contains("Broken.1.0.0.nupkg"), "{text}");
+    assert!(to.join("Acme.Web/Acme.Web.1.1.0.nupkg").is_file());
+    assert!(!to.join("Broken.1.0.0.nupkg").exists());
+    let text = String::from_utf8(run()).unwrap();
+    assert!(
+        text.contains("copied 0, skipped 3 (already there), rejected 1"),
+        "{text}"
+    );
+    // A different file already at the destination is never overwritten.
+    std::fs::write(to.join("Acme.Api.2.0.1.nupkg"), b"other").unwrap();
+    let text = String::from_utf8(run()).unwrap();
+    assert!(text.contains("not overwritten"), "{text}");
+    assert_eq!(
+        std::fs::read(to.join("Acme.Api.2.0.1.nupkg")).unwrap(),
+        b"other"
+    );
+}

@@ -55,6 +55,7 @@ pub mod error;
 pub mod filter;
 pub mod inspect;
 pub mod layout;
+pub mod packages;
 pub mod parse;
 pub mod pipeline;
 pub mod preflight;
