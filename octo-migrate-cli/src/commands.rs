@@ -291,7 +291,11 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         )
     };
     let maxage = maxage_of(a.maxage, a.as_of.as_deref())?;
+    let reporter = crate::progress::Reporter::new(a.quiet).map(std::sync::Arc::new);
     let opts = MigrateOptions {
+        progress: reporter
+            .clone()
+            .map(|r| r as std::sync::Arc<dyn octo_migrate_core::pipeline::ProgressSink>),
         threads: a.threads,
         onlylogs: a.onlylogs,
         maxage,
@@ -302,7 +306,11 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
     };
     let mut sqlite = SqliteSink::new(&db);
     let sink: Option<&mut dyn Sink> = if a.dry_run { None } else { Some(&mut sqlite) };
-    match migrate(&a.file, &key, sink, &opts) {
+    let outcome = migrate(&a.file, &key, sink, &opts);
+    if let Some(r) = &reporter {
+        r.finish();
+    }
+    match outcome {
         Ok(report) => {
             print_report(&report, a.quiet);
             if let Some(p) = &a.report {

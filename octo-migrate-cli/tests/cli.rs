@@ -556,3 +556,42 @@ fn copy_packages_copies_good_ones_rejects_broken_and_reruns_skip() {
         b"other"
     );
 }
+
+#[test]
+fn progress_is_logged_when_not_on_a_terminal_and_quiet_silences_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--dry-run",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(out).unwrap();
+    assert!(stderr.contains("pass 1 indexing"), "{stderr}");
+    assert!(stderr.contains("pass 2 migrating"), "{stderr}");
+    let out = migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--dry-run",
+            "--quiet",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8(out.stderr).unwrap().is_empty());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "--quiet prints only the summary line: {stdout}"
+    );
+}

@@ -21,6 +21,21 @@ use crate::transform::{self, task_log, Context, Output};
 
 use files::Staging;
 
+impl std::fmt::Debug for MigrateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateOptions")
+            .field("target_key", &self.target_key)
+            .field("files_dir", &self.files_dir)
+            .field("skip_unsupported_steps", &self.skip_unsupported_steps)
+            .field("nologs", &self.nologs)
+            .field("maxage", &self.maxage)
+            .field("threads", &self.threads)
+            .field("onlylogs", &self.onlylogs)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
 /// Documents per batch handed from the reader to the workers.
 const BATCH: usize = 256;
 /// Batches between reader and workers: bounds memory whatever the backup's size.
@@ -34,9 +49,31 @@ struct Chunk {
     fatal: Option<Error>,
 }
 
+/// Where a migration is: handed to [`ProgressSink::report`] after every batch. The library
+/// prints nothing itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// 1 (index) or 2 (transform and write).
+    pub pass: u8,
+    /// Bytes of the (decrypted, decompressed) dump read so far in this pass.
+    pub dump_bytes: u64,
+    /// The dump's size, known from pass 2 on.
+    pub dump_total: Option<u64>,
+    /// Documents and attachments read so far in this pass.
+    pub items: u64,
+}
+
+/// Receives [`Progress`]; called from the migrating thread.
+pub trait ProgressSink: Send + Sync {
+    /// Called after every batch of documents.
+    fn report(&self, p: &Progress);
+}
+
 /// Options of a migration (cli.md `migrate`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MigrateOptions {
+    /// Progress receiver (a terminal bar, a log line); `None` reports nothing.
+    pub progress: Option<std::sync::Arc<dyn ProgressSink>>,
     /// The 3.x master key for sensitive values; `None` keeps the 2.6 key.
     pub target_key: Option<MasterKey>,
     /// Where `TaskLogs/` and `Artifacts/` go; `None` writes no files.
@@ -155,7 +192,17 @@ fn run(
         .build()
         .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", opts.threads)))?;
     {
-        let summary = stream_dump(&mut *b, &loc, &mut |batch| {
+        let tell = |bytes: u64, items: u64| {
+            if let Some(p) = &opts.progress {
+                p.report(&Progress {
+                    pass: 1,
+                    dump_bytes: bytes,
+                    dump_total: None,
+                    items,
+                });
+            }
+        };
+        let summary = stream_dump(&mut *b, &loc, &tell, &mut |batch| {
             let parsed: Vec<(Position, Result<Item>)> = pool.install(|| {
                 use rayon::prelude::*;
                 batch
@@ -194,7 +241,18 @@ fn run(
         };
         // Reader thread -> bounded channel of batches -> parse and transform on the pool ->
         // this thread writes, in document order.
-        stream_dump(&mut *b, &loc, &mut |batch| {
+        let total = index.bytes;
+        let tell = |bytes: u64, items: u64| {
+            if let Some(p) = &opts.progress {
+                p.report(&Progress {
+                    pass: 2,
+                    dump_bytes: bytes,
+                    dump_total: Some(total),
+                    items,
+                });
+            }
+        };
+        stream_dump(&mut *b, &loc, &tell, &mut |batch| {
             // Each worker parses and transforms one contiguous chunk of the batch, so
             // outputs merge once per chunk, in document order.
             let chunk = batch.len().div_ceil(pool.current_num_threads()).max(1);
@@ -405,6 +463,7 @@ fn only_logs(
 fn stream_dump(
     b: &mut Backup,
     loc: &crate::error::Location,
+    progress: &dyn Fn(u64, u64),
     consume: &mut dyn FnMut(Vec<RawItem>) -> Result<()>,
 ) -> Result<crate::parse::ExportSummary> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawItem>>(BATCHES_IN_FLIGHT);
@@ -430,11 +489,15 @@ fn stream_dump(
             Ok(summary)
         });
         let mut result = Ok(());
+        let mut items = 0u64;
         for batch in rx.iter() {
+            items += batch.len() as u64;
+            let at = batch.last().map(|r| r.pos.offset).unwrap_or(0);
             if let Err(e) = consume(batch) {
                 result = Err(e);
                 break;
             }
+            progress(at, items);
         }
         drop(rx);
         let read = reader.join().expect("the dump reader thread panicked");
