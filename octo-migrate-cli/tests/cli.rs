@@ -595,3 +595,41 @@ fn progress_is_logged_when_not_on_a_terminal_and_quiet_silences_it() {
         "--quiet prints only the summary line: {stdout}"
     );
 }
+
+#[test]
+fn a_clean_backup_migrates_with_exit_0() {
+    use octo_migrate_core::sample::{BackupWriter, DumpOptions, EntryForm};
+    let dir = tempfile::tempdir().unwrap();
+    let key = octo_migrate_core::MasterKey::generate();
+    let mut w = BackupWriter::new(std::io::Cursor::new(Vec::new()), &key, EntryForm::MkStream);
+    w.write_backup_json("2.6.5.1010", "2015-06-30T10:11:12+00:00")
+        .unwrap();
+    w.write_master_key_check().unwrap();
+    let mut d = w.start_dump(&DumpOptions::default()).unwrap();
+    d.write_doc(&serde_json::json!({"Name": "Dev", "SortOrder": 1,
+        "@metadata": {"@id": "environments-1", "Raven-Entity-Name": "Environments"}}))
+        .unwrap();
+    d.finish().unwrap();
+    std::fs::write(
+        dir.path().join("clean.octobak"),
+        w.finish().unwrap().into_inner(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("k.txt"), key.expose_base64()).unwrap();
+    cmd()
+        .current_dir(dir.path())
+        .args([
+            "migrate",
+            "--file",
+            "clean.octobak",
+            "--master-key-file",
+            "k.txt",
+            "--quiet",
+        ])
+        .assert()
+        .code(0);
+    assert_eq!(
+        table_count(&dir.path().join("octopus3.db"), "DeploymentEnvironment"),
+        1
+    );
+}

@@ -218,15 +218,21 @@ impl fmt::Display for Error {
                 "this backup was taken by Octopus {found}; only 2.6 backups can be migrated: \
                  upgrade the 2.x server to 2.6.5 and take a new backup"
             ),
-            ErrorKind::BackupIo { path, source } => {
-                write!(f, "cannot read the backup {}: {source}", path.display())
-            }
-            ErrorKind::Corrupt { at, reason } => {
-                write!(f, "the backup is corrupt or unreadable ({at}): {reason}")
-            }
-            ErrorKind::Target { target, reason } => {
-                write!(f, "target {target} failed: {reason}; nothing was committed")
-            }
+            ErrorKind::BackupIo { path, source } => write!(
+                f,
+                "cannot read the backup {}: {source}; check the path and that this user may read it",
+                path.display()
+            ),
+            ErrorKind::Corrupt { at, reason } => write!(
+                f,
+                "the backup is corrupt or unreadable ({at}): {reason}. Copy the .octobak again \
+                 (a partial copy is the usual cause) or take a new backup on the 2.6 server"
+            ),
+            ErrorKind::Target { target, reason } => write!(
+                f,
+                "target {target} failed: {reason}; nothing was committed. Check that the path \
+                 exists and is writable and that no other program holds the database"
+            ),
             ErrorKind::TargetNotEmpty { target, tables } => write!(
                 f,
                 "target {target} already holds Octopus data (tables {}); nothing was written. \
