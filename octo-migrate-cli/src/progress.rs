@@ -11,8 +11,8 @@ use octo_migrate_core::pipeline::{Progress, ProgressSink};
 const LOG_EVERY: Duration = Duration::from_secs(5);
 
 pub enum Reporter {
-    Bar(ProgressBar, Mutex<u8>),
-    Log(Mutex<(Instant, u8)>),
+    Bar(ProgressBar, Mutex<u8>, Instant),
+    Log(Mutex<(Instant, u8)>, Instant),
 }
 
 impl Reporter {
@@ -24,14 +24,14 @@ impl Reporter {
         Some(if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(200));
-            Reporter::Bar(bar, Mutex::new(0))
+            Reporter::Bar(bar, Mutex::new(0), Instant::now())
         } else {
-            Reporter::Log(Mutex::new((Instant::now(), 0)))
+            Reporter::Log(Mutex::new((Instant::now(), 0)), Instant::now())
         })
     }
 
     pub fn finish(&self) {
-        if let Reporter::Bar(bar, _) = self {
+        if let Reporter::Bar(bar, _, _) = self {
             bar.finish_and_clear();
         }
     }
@@ -44,8 +44,23 @@ fn mib(b: u64) -> f64 {
 impl ProgressSink for Reporter {
     fn report(&self, p: &Progress) {
         let what = if p.pass == 1 { "indexing" } else { "migrating" };
+        let started = match self {
+            Reporter::Bar(_, _, t) | Reporter::Log(_, t) => *t,
+        };
+        let rate = p.items as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let counts: Vec<String> = p
+            .collections
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let counts = if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", counts.join(", "))
+        };
         match self {
-            Reporter::Bar(bar, pass) => {
+            Reporter::Bar(bar, pass, _) => {
                 let mut seen = pass.lock().expect("progress lock");
                 if *seen != p.pass {
                     *seen = p.pass;
@@ -68,9 +83,12 @@ impl ProgressSink for Reporter {
                     }
                 }
                 bar.set_position(p.dump_bytes);
-                bar.set_message(format!("pass {} {what}: {} documents", p.pass, p.items));
+                bar.set_message(format!(
+                    "pass {} {what}: {} documents ({rate:.0}/s){counts}",
+                    p.pass, p.items
+                ));
             }
-            Reporter::Log(state) => {
+            Reporter::Log(state, _) => {
                 let mut s = state.lock().expect("progress lock");
                 if s.1 != p.pass || s.0.elapsed() >= LOG_EVERY {
                     s.0 = Instant::now();
@@ -80,7 +98,7 @@ impl ProgressSink for Reporter {
                         .map(|t| format!(" of {:.1} MiB", mib(t)))
                         .unwrap_or_default();
                     eprintln!(
-                        "pass {} {what}: {:.1} MiB{of} of the dump, {} documents",
+                        "pass {} {what}: {:.1} MiB{of} of the dump, {} documents ({rate:.0}/s){counts}",
                         p.pass,
                         mib(p.dump_bytes),
                         p.items

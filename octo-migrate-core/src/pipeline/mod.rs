@@ -51,8 +51,10 @@ struct Chunk {
 
 /// Where a migration is: handed to [`ProgressSink::report`] after every batch. The library
 /// prints nothing itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
+    /// Pass 2: documents migrated so far per 2.6 collection.
+    pub collections: Vec<(String, u64)>,
     /// 1 (index) or 2 (transform and write).
     pub pass: u8,
     /// Bytes of the (decrypted, decompressed) dump read so far in this pass.
@@ -199,6 +201,7 @@ fn run(
                     dump_bytes: bytes,
                     dump_total: None,
                     items,
+                    collections: Vec::new(),
                 });
             }
         };
@@ -242,17 +245,11 @@ fn run(
         // Reader thread -> bounded channel of batches -> parse and transform on the pool ->
         // this thread writes, in document order.
         let total = index.bytes;
-        let tell = |bytes: u64, items: u64| {
-            if let Some(p) = &opts.progress {
-                p.report(&Progress {
-                    pass: 2,
-                    dump_bytes: bytes,
-                    dump_total: Some(total),
-                    items,
-                });
-            }
-        };
-        stream_dump(&mut *b, &loc, &tell, &mut |batch| {
+        let mut items = 0u64;
+        // Pass 2 reports from the consumer, which knows the per-collection counts.
+        stream_dump(&mut *b, &loc, &|_, _| {}, &mut |batch| {
+            items += batch.len() as u64;
+            let at = batch.last().map(|r| r.pos.offset).unwrap_or(0);
             // Each worker parses and transforms one contiguous chunk of the batch, so
             // outputs merge once per chunk, in document order.
             let chunk = batch.len().div_ceil(pool.current_num_threads()).max(1);
@@ -304,6 +301,20 @@ fn run(
                 for row in rows {
                     write(row, clean)?;
                 }
+            }
+            if let Some(p) = &opts.progress {
+                p.report(&Progress {
+                    pass: 2,
+                    dump_bytes: at,
+                    dump_total: Some(total),
+                    items,
+                    collections: out
+                        .report
+                        .collections
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.migrated))
+                        .collect(),
+                });
             }
             Ok(())
         })?;
