@@ -63,6 +63,7 @@ pub mod report;
 pub mod sample;
 pub mod scan;
 pub mod sink;
+mod stale;
 pub mod transform;
 #[cfg(feature = "sqlite")]
 pub mod verify;

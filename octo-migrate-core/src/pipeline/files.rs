@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{ErrorKind, Result};
 use crate::layout;
 
+/// Name of a staging folder, before the process id.
+pub const STAGING_PREFIX: &str = ".octo-migrate-staging-";
+
 /// The staging folder of one migration.
 #[derive(Debug)]
 pub struct Staging {
@@ -47,7 +50,8 @@ impl Staging {
     /// Creates `<final_dir>/.octo-migrate-staging-<pid>` (and `final_dir` when missing).
     pub fn new(final_dir: &Path) -> Result<Staging> {
         fs::create_dir_all(final_dir).map_err(|e| files_err(final_dir, e))?;
-        let dir = final_dir.join(format!(".octo-migrate-staging-{}", std::process::id()));
+        recover(final_dir)?;
+        let dir = final_dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| files_err(&dir, e))?;
         }
@@ -96,17 +100,59 @@ impl Staging {
         Ok(true)
     }
 
-    /// Moves everything staged into the files directory and removes the staging folder.
+    /// Called once the database has committed: marks the staging folder as committed (so a
+    /// crash from here on is rolled forward by the next run), moves everything into the files
+    /// directory and removes the staging folder.
     pub fn commit(mut self) -> Result<()> {
-        for top in [layout::TASK_LOG_DIR, layout::ARTIFACT_DIR] {
-            let from = self.dir.join(top);
-            if from.is_dir() {
-                move_tree(&from, &self.final_dir.join(top))?;
-            }
-        }
+        let marker = self.dir.join(COMMITTED_MARKER);
+        fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| files_err(&marker, e))?;
         self.done = true;
-        fs::remove_dir_all(&self.dir).map_err(|e| files_err(&self.dir, e))
+        roll_forward(&self.dir, &self.final_dir)
     }
+}
+
+/// Written into a staging folder once its database transaction has committed.
+const COMMITTED_MARKER: &str = "COMMITTED";
+
+fn roll_forward(staging: &Path, final_dir: &Path) -> Result<()> {
+    for top in [layout::TASK_LOG_DIR, layout::ARTIFACT_DIR] {
+        let from = staging.join(top);
+        if from.is_dir() {
+            move_tree(&from, &final_dir.join(top))?;
+        }
+    }
+    fs::remove_dir_all(staging).map_err(|e| files_err(staging, e))
+}
+
+/// Finishes what killed migrations left in `final_dir`: a staging folder whose database
+/// committed is moved into place (rolled forward); any other is removed (rolled back).
+/// Folders of live processes are left alone.
+pub fn recover(final_dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(final_dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STAGING_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || crate::stale::alive(pid) {
+            continue;
+        }
+        let dir = e.path();
+        if dir.join(COMMITTED_MARKER).exists() {
+            roll_forward(&dir, final_dir)?;
+        } else {
+            fs::remove_dir_all(&dir).map_err(|e| files_err(&dir, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn move_tree(from: &Path, to: &Path) -> Result<()> {

@@ -125,6 +125,10 @@ pub fn migrate(
     if opts.nologs && opts.onlylogs {
         return Err(Error::usage("--nologs and --onlylogs exclude each other"));
     }
+    if let (Some(_), Some(dir)) = (&sink, &opts.files_dir) {
+        // Finish what a killed run left behind before looking at the target.
+        files::recover(dir).map_err(|e| e.with_report(report.clone()))?;
+    }
     if opts.onlylogs {
         return only_logs(&mut b, sink, opts, report, started);
     }

@@ -140,6 +140,7 @@ impl Sink for SqliteSink {
             }
             let t = self.temp_path();
             let _ = std::fs::remove_file(&t);
+            self.remove_dead_temps();
             t
         };
         let conn = Connection::open(&work).map_err(|e| self.err(e))?;
@@ -261,6 +262,20 @@ impl Sink for SqliteSink {
 }
 
 impl SqliteSink {
+    /// Temporary databases (and their journals) of killed runs into the same file.
+    fn remove_dead_temps(&self) {
+        let Some(name) = self.path.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let prefix = format!("{name}.octo-migrate-");
+        crate::stale::remove_dead(&dir, &prefix, ".tmp");
+        crate::stale::remove_dead(&dir, &prefix, ".tmp-journal");
+    }
+
     fn discard_temp(&mut self) {
         if let Some(work) = self.work_path.take() {
             let _ = std::fs::remove_file(&work);
