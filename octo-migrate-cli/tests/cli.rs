@@ -633,3 +633,71 @@ fn a_clean_backup_migrates_with_exit_0() {
         1
     );
 }
+
+/// No plaintext secret of the sample and neither key appears in anything the tool writes:
+/// the database, the report, tentacles.csv, task logs, artifacts, stdout or stderr.
+#[test]
+fn no_secret_and_no_key_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = octo_migrate_core::sample::write_sample_file(
+        dir.path().join("again.octobak"),
+        &octo_migrate_core::sample::sample_key(1),
+        &octo_migrate_core::sample::SampleOptions::new(1, 1),
+    )
+    .unwrap();
+    assert!(!summary.secrets.is_empty());
+    let source_key = std::fs::read_to_string(key_file())
+        .unwrap()
+        .trim()
+        .to_owned();
+    let target_key = "AAECAwQFBgcICQoLDA0ODw==";
+    std::fs::write(dir.path().join("t.key"), target_key).unwrap();
+    let out = migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--target-master-key-file",
+            "t.key",
+        ])
+        .args([
+            "--skip-unsupported-steps",
+            "--report",
+            "report.json",
+            "--verbose",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![
+        ("stdout".into(), out.stdout.clone()),
+        ("stderr".into(), out.stderr.clone()),
+    ];
+    fn walk(p: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if !path.ends_with("again.octobak") && !path.ends_with("t.key") {
+                out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    walk(dir.path(), &mut haystacks);
+    assert!(haystacks.iter().any(|(n, _)| n.ends_with("octopus3.db")));
+    let mut needles: Vec<Vec<u8>> = summary
+        .secrets
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    needles.push(source_key.as_bytes().to_vec());
+    needles.push(target_key.as_bytes().to_vec());
+    for (name, h) in &haystacks {
+        for n in &needles {
+            assert!(
+                !h.windows(n.len()).any(|w| w == n.as_slice()),
+                "{name} contains a secret or a key"
+            );
+        }
+    }
+}
