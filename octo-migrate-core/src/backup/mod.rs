@@ -246,15 +246,20 @@ impl Backup {
     fn decoded(&mut self, index: usize) -> Result<EntryReader<'_>> {
         let name = self.entry_name(index);
         let loc = self.loc(Some(&name));
+        // Buffers sized to the entry: thousands of small task logs must not each map and
+        // unmap 256 KiB buffers (that showed up as system time).
+        let size = self
+            .archive
+            .by_index_data(index)
+            .map(|e| e.size())
+            .unwrap_or(0);
+        let cap = (size as usize).clamp(8 * 1024, 256 * 1024);
         let payload = self.payload(index)?;
-        let mut buf = BufReader::with_capacity(256 * 1024, payload);
+        let mut buf = BufReader::with_capacity(cap, payload);
         let head = buf.fill_buf().map_err(|e| io_to_error(&loc, &e))?;
         let gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
         let mut reader: EntryReader<'_> = if gz {
-            Box::new(BufReader::with_capacity(
-                256 * 1024,
-                MultiGzDecoder::new(buf),
-            ))
+            Box::new(BufReader::with_capacity(cap, MultiGzDecoder::new(buf)))
         } else {
             Box::new(buf)
         };

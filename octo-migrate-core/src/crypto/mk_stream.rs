@@ -62,8 +62,8 @@ impl<R: Read> MkStreamReader<R> {
             inner,
             key: *key.bytes(),
             cipher: None,
-            pending: Vec::with_capacity(CHUNK + BLOCK),
-            out: Vec::with_capacity(CHUNK + BLOCK),
+            pending: Vec::new(),
+            out: Vec::new(),
             out_pos: 0,
             ciphertext_len: 0,
             done: false,
@@ -96,7 +96,9 @@ impl<R: Read> MkStreamReader<R> {
         // Read until we have more than one block to release, or the input ends.
         while self.pending.len() < 2 * BLOCK {
             let old = self.pending.len();
-            self.pending.resize(old + CHUNK, 0);
+            // Grow with what the source gives: small entries keep small buffers.
+            let want = if self.ciphertext_len == 0 { 4 * 1024 } else { CHUNK };
+            self.pending.resize(old + want, 0);
             let n = loop {
                 match self.inner.read(&mut self.pending[old..]) {
                     Ok(n) => break n,
