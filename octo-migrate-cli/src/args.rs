@@ -70,39 +70,19 @@ pub struct MigrateArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// sqlite:PATH (default sqlite:octopus3.db).
-    #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
-    pub target: String,
-    /// The 3.x master key for sensitive values (default: the 2.6 key).
-    #[arg(long, value_name = "KEY", conflicts_with = "target_master_key_file")]
-    pub target_master_key: Option<String>,
-    /// A file holding the 3.x master key.
-    #[arg(long, value_name = "PATH")]
-    pub target_master_key_file: Option<PathBuf>,
-    /// Where TaskLogs/ and Artifacts/ go (default: beside the SQLite file).
-    #[arg(long, value_name = "PATH")]
-    pub files_dir: Option<PathBuf>,
-    /// Remove FTP and Azure cloud-service actions (unsupported by 3.x) instead of refusing.
-    #[arg(long)]
-    pub skip_unsupported_steps: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub content: ContentArgs,
     /// Read, decrypt, transform and check everything; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Migrate the data, not the task logs.
-    #[arg(long)]
-    pub nologs: bool,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
     /// Only convert task logs, for tasks already in the target.
     #[arg(long, conflicts_with = "nologs")]
     pub onlylogs: bool,
-    /// Keep N days of history (and the older documents the current state needs).
-    #[arg(long, value_name = "N")]
-    pub maxage: Option<u32>,
-    /// The "now" of --maxage, ISO-8601 with offset (default: the time of the run).
-    #[arg(long, value_name = "TIME", requires = "maxage")]
-    pub as_of: Option<String>,
     /// Also write the report as JSON (and tentacles.csv beside it).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
@@ -140,33 +120,47 @@ pub struct VerifyArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub key: KeyArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub content: ContentArgs,
+    /// Print more detail on errors.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// The target and its key, shared by migrate and verify.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
     /// sqlite:PATH (default sqlite:octopus3.db).
     #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
     pub target: String,
-    /// The 3.x master key the migration used (default: the 2.6 key).
+    /// The 3.x master key for sensitive values (default: the 2.6 key).
     #[arg(long, value_name = "KEY", conflicts_with = "target_master_key_file")]
     pub target_master_key: Option<String>,
     /// A file holding the 3.x master key.
     #[arg(long, value_name = "PATH")]
     pub target_master_key_file: Option<PathBuf>,
-    /// Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file); checked when it exists.
+    /// Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file).
     #[arg(long, value_name = "PATH")]
     pub files_dir: Option<PathBuf>,
-    /// As given to migrate.
+}
+
+/// What lands in the target: migrate and verify must be given the same.
+#[derive(Debug, Args)]
+pub struct ContentArgs {
+    /// Remove FTP and Azure cloud-service actions (unsupported by 3.x) instead of refusing.
     #[arg(long)]
     pub skip_unsupported_steps: bool,
-    /// As given to migrate.
+    /// Migrate the data, not the task logs.
     #[arg(long)]
     pub nologs: bool,
-    /// As given to migrate.
+    /// Keep N days of history (and the older documents the current state needs).
     #[arg(long, value_name = "N")]
     pub maxage: Option<u32>,
-    /// As given to migrate.
+    /// The "now" of --maxage, ISO-8601 with offset (default: the time of the run).
     #[arg(long, value_name = "TIME", requires = "maxage")]
     pub as_of: Option<String>,
-    /// Print more detail on errors.
-    #[arg(long)]
-    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

@@ -83,19 +83,20 @@ fn maxage_of(days: Option<u32>, as_of: Option<&str>) -> Result<Option<Cutoff>, F
 
 fn run_verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
     let key = source_key(&a.key, false)?;
-    let db = sqlite_path(&a.target)?;
+    let db = sqlite_path(&a.target.target)?;
     let opts = MigrateOptions {
         target_key: target_key_of(
-            a.target_master_key.as_ref(),
-            a.target_master_key_file.as_ref(),
+            a.target.target_master_key.as_ref(),
+            a.target.target_master_key_file.as_ref(),
         )?,
-        skip_unsupported_steps: a.skip_unsupported_steps,
-        nologs: a.nologs,
-        maxage: maxage_of(a.maxage, a.as_of.as_deref())?,
+        skip_unsupported_steps: a.content.skip_unsupported_steps,
+        nologs: a.content.nologs,
+        maxage: maxage_of(a.content.maxage, a.content.as_of.as_deref())?,
         ..MigrateOptions::default()
     };
     let files = Some(
-        a.files_dir
+        a.target
+            .files_dir
             .clone()
             .unwrap_or_else(|| default_files_dir(&db)),
     );
@@ -277,20 +278,21 @@ fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
 fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
     let key = source_key(&a.key, a.quiet)?;
     let target_key = target_key_of(
-        a.target_master_key.as_ref(),
-        a.target_master_key_file.as_ref(),
+        a.target.target_master_key.as_ref(),
+        a.target.target_master_key_file.as_ref(),
     )?;
-    let db = sqlite_path(&a.target)?;
+    let db = sqlite_path(&a.target.target)?;
     let files_dir = if a.dry_run {
         None
     } else {
         Some(
-            a.files_dir
+            a.target
+                .files_dir
                 .clone()
                 .unwrap_or_else(|| default_files_dir(&db)),
         )
     };
-    let maxage = maxage_of(a.maxage, a.as_of.as_deref())?;
+    let maxage = maxage_of(a.content.maxage, a.content.as_of.as_deref())?;
     let reporter = crate::progress::Reporter::new(a.quiet).map(std::sync::Arc::new);
     let opts = MigrateOptions {
         progress: reporter
@@ -301,8 +303,8 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         maxage,
         target_key,
         files_dir,
-        skip_unsupported_steps: a.skip_unsupported_steps,
-        nologs: a.nologs,
+        skip_unsupported_steps: a.content.skip_unsupported_steps,
+        nologs: a.content.nologs,
     };
     let mut sqlite = SqliteSink::new(&db);
     let sink: Option<&mut dyn Sink> = if a.dry_run { None } else { Some(&mut sqlite) };

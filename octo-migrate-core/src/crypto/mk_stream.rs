@@ -97,7 +97,11 @@ impl<R: Read> MkStreamReader<R> {
         while self.pending.len() < 2 * BLOCK {
             let old = self.pending.len();
             // Grow with what the source gives: small entries keep small buffers.
-            let want = if self.ciphertext_len == 0 { 4 * 1024 } else { CHUNK };
+            let want = if self.ciphertext_len == 0 {
+                4 * 1024
+            } else {
+                CHUNK
+            };
             self.pending.resize(old + want, 0);
             let n = loop {
                 match self.inner.read(&mut self.pending[old..]) {
