@@ -76,10 +76,12 @@ impl Staging {
         fs::write(&p, data).map_err(|e| files_err(&p, e))
     }
 
-    /// The staged path of `TaskLogs/<task id lowercased>.txt`.
+    /// The staged path of `TaskLogs/<task id lowercased>.txt` (its folder created).
     pub fn task_log_path(&self, task_id: &str) -> Result<PathBuf> {
         let d = self.dir.join(layout::TASK_LOG_DIR);
-        fs::create_dir_all(&d).map_err(|e| files_err(&d, e))?;
+        if !d.is_dir() {
+            fs::create_dir_all(&d).map_err(|e| files_err(&d, e))?;
+        }
         Ok(d.join(format!("{}.txt", safe_file_name(&task_id.to_lowercase()))))
     }
 
