@@ -17,6 +17,11 @@
 //! | pipeline | [`pipeline`] | runs the stages, stages files, commits or rolls back |
 //! | report | [`report`] | per-collection counts that add up, warnings, the summary table |
 //!
+//! Around the migration: [`inspect`] (what a backup holds, what `--maxage` would keep),
+//! `verify` (a migrated SQLite target against its backup), [`packages`] (the built-in NuGet
+//! packages the backup does not contain) and [`sample`] (a backup writer and a deterministic
+//! generator for tests and benchmarks).
+//!
 //! Every decision the public record does not settle ([model] in the specification) lives in one
 //! place: [`layout`] for the container, [`collections`] for collections and ids, the constants at
 //! the top of [`transform`] for the mapping.
