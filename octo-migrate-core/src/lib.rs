@@ -22,7 +22,7 @@
 //! packages the backup does not contain) and [`sample`] (a backup writer and a deterministic
 //! generator for tests and benchmarks).
 //!
-//! Every decision the public record does not settle ([model] in the specification) lives in one
+//! Every decision the public record does not settle (\[model\] in the specification) lives in one
 //! place: [`layout`] for the container, [`collections`] for collections and ids, the constants at
 //! the top of [`transform`] for the mapping.
 //!

@@ -1,7 +1,7 @@
 //! `--maxage=N`: keep N days of history, and the older documents the current state needs
 //! (mapping.md "`--maxage=N`"). Pass 1 feeds [`HistoryIndex`] a few numbers per history
 //! document; [`HistoryIndex::decide`] applies the keep rules once the whole dump is seen, so the
-//! result depends neither on document order nor on threads; pass 2 asks [`MaxAge::keep`].
+//! result depends neither on document order nor on threads; pass 2 asks [`HistoryIndex::keep`].
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +12,7 @@ use crate::collections::{numbered, Kind};
 use crate::scan::id_hash;
 use crate::transform::values::parse_datetime;
 
-/// [model] The field that dates each history collection.
+/// \[model\] The field that dates each history collection.
 pub const AGE_FIELDS: &[(&str, &str)] = &[
     ("Releases", "Assembled"),
     ("Deployments", "Created"),

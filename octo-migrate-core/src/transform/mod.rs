@@ -22,13 +22,13 @@ use crate::sink::{Row, SqlType, Table, Value};
 
 use values::{pipe_list, to_column};
 
-/// [public] Action types Octopus 3.0 dropped (mapping.md "Steps that 3.x does not support").
+/// \[public\] Action types Octopus 3.0 dropped (mapping.md "Steps that 3.x does not support").
 pub const UNSUPPORTED_ACTION_TYPES: &[&str] = &["Octopus.Ftp", "Octopus.Azure"];
 
-/// [public] Permissions 3.0 added, granted to every role that could administer the system.
+/// \[public\] Permissions 3.0 added, granted to every role that could administer the system.
 pub const PERMISSIONS_ADDED_FOR_ADMINS: &[&str] = &["AccountView", "AccountEdit"];
 
-/// [model] Endpoint `$type`s for the two 2.6 communication styles.
+/// \[model\] Endpoint `$type`s for the two 2.6 communication styles.
 pub const ENDPOINT_TYPES: &[(&str, &str)] = &[
     (
         "TentaclePassive",
@@ -40,13 +40,13 @@ pub const ENDPOINT_TYPES: &[(&str, &str)] = &[
     ),
 ];
 
-/// [model] 3.x `ContentType` of library variable sets, which 2.6 did not have.
+/// \[model\] 3.x `ContentType` of library variable sets, which 2.6 did not have.
 pub const DEFAULT_LIBRARY_CONTENT_TYPE: &str = "Variables";
 
-/// [public] Task states Octopus leaves out of DeploymentHistory.
+/// \[public\] Task states Octopus leaves out of DeploymentHistory.
 pub const HISTORY_EXCLUDED_STATES: &[&str] = &["Queued", "Cancelling", "Executing"];
 
-/// [model] Namespace of the deterministic `IdentificationToken` of users that have none.
+/// \[model\] Namespace of the deterministic `IdentificationToken` of users that have none.
 pub const USER_TOKEN_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6f63746f_2d6d_6967_7261_746575736572);
 

@@ -5,10 +5,10 @@ use serde_json::{Map, Value as Json};
 use super::Doc;
 use crate::collections::rewrite_id;
 
-/// [model] Top-level properties that end in `Id` but are not document references.
+/// \[model\] Top-level properties that end in `Id` but are not document references.
 pub const NOT_REFERENCES: &[&str] = &["CorrelationId"];
 
-/// [public] The action property that names a NuGet feed.
+/// \[public\] The action property that names a NuGet feed.
 pub const FEED_PROPERTY: &str = "Octopus.Action.Package.NuGetFeedId";
 
 fn is_reference_property(name: &str) -> bool {

@@ -9,7 +9,7 @@ use chrono::{DateTime, FixedOffset};
 use super::values::parse_datetime;
 use crate::sink::format_datetime;
 
-/// [public] Category numbers and their names.
+/// \[public\] Category numbers and their names.
 pub const CATEGORIES: &[(u32, &str)] = &[
     (1, "Trace"),
     (100, "Verbose"),

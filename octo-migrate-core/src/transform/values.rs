@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 use crate::sink::{Column, SqlType, Value};
 
 /// Parses an ISO-8601 date with its offset. A date without an offset (as .NET writes a
-/// `DateTime` of unspecified kind) is taken as UTC [model].
+/// `DateTime` of unspecified kind) is taken as UTC \[model\].
 pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
     let t = s.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
