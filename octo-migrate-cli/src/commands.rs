@@ -9,6 +9,7 @@ use octo_migrate_core::filter::Cutoff;
 use octo_migrate_core::pipeline::{migrate, MigrateOptions};
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
+use octo_migrate_core::sink::mssql_target::MssqlTarget;
 use octo_migrate_core::sink::{Sink, SqliteSink};
 
 use zeroize::Zeroizing;
@@ -264,10 +265,14 @@ fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
         return Ok(PathBuf::from(p));
     }
     let lower = target.to_lowercase();
-    if lower.starts_with("mssql://") || lower.contains("server=") {
-        return Err(Failure::Usage(
-            "SQL Server targets are not available in this version; use --target sqlite:PATH".into(),
-        ));
+    if lower.starts_with("mssql://") || lower.contains("server=") || lower.contains("data source=")
+    {
+        return Err(Failure::Usage(match MssqlTarget::parse(target) {
+            Ok(t) => format!(
+                "SQL Server targets ({t}) are not available in this version; use --target sqlite:PATH"
+            ),
+            Err(e) => e.to_string(),
+        }));
     }
     Err(Failure::Usage(format!(
         "--target must be sqlite:PATH (got {:?})",

@@ -701,3 +701,33 @@ fn no_secret_and_no_key_in_any_output() {
         }
     }
 }
+
+#[test]
+fn sql_server_targets_are_parsed_and_never_echo_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for target in [
+        "mssql://octo:hunter2@db01:1433/Octopus",
+        "Server=db01,1433;Database=Octopus;User Id=octo;Password=hunter2",
+        "mssql://octo:hunter2@db01:notaport/Octopus",
+    ] {
+        let out = cmd()
+            .current_dir(dir.path())
+            .args([
+                "migrate",
+                "--file",
+                testdata("sample.octobak").to_str().unwrap(),
+            ])
+            .args(["--master-key-file", &key_file(), "--target", target])
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone();
+        let stderr = String::from_utf8(out).unwrap();
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert!(
+            stderr.contains("db01") || stderr.contains("port"),
+            "{stderr}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 pub mod schema;
 
 mod memory;
+pub mod mssql_target;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
