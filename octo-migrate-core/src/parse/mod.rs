@@ -170,6 +170,126 @@ impl RawItem {
     }
 }
 
+/// The properties pass 1 (the index and `--maxage`) reads; everything else of a document is
+/// skipped without being built.
+#[derive(serde::Deserialize)]
+struct IndexFields {
+    #[serde(rename = "@metadata")]
+    meta: Option<Map<String, Value>>,
+    #[serde(rename = "Name")]
+    name: Option<Value>,
+    #[serde(rename = "Slug")]
+    slug: Option<Value>,
+    #[serde(rename = "ProjectGroupId")]
+    project_group_id: Option<Value>,
+    #[serde(rename = "Version")]
+    version: Option<Value>,
+    #[serde(rename = "State")]
+    state: Option<Value>,
+    #[serde(rename = "QueueTime")]
+    queue_time: Option<Value>,
+    #[serde(rename = "StartTime")]
+    start_time: Option<Value>,
+    #[serde(rename = "CompletedTime")]
+    completed_time: Option<Value>,
+    #[serde(rename = "Max")]
+    max: Option<Value>,
+    #[serde(rename = "Assembled")]
+    assembled: Option<Value>,
+    #[serde(rename = "Created")]
+    created: Option<Value>,
+    #[serde(rename = "Occurred")]
+    occurred: Option<Value>,
+    #[serde(rename = "ProjectId")]
+    project_id: Option<Value>,
+    #[serde(rename = "EnvironmentId")]
+    environment_id: Option<Value>,
+    #[serde(rename = "ReleaseId")]
+    release_id: Option<Value>,
+    #[serde(rename = "TaskId")]
+    task_id: Option<Value>,
+    #[serde(rename = "ServerTaskId")]
+    server_task_id: Option<Value>,
+    #[serde(rename = "ProjectVariableSetSnapshotId")]
+    vs_snapshot: Option<Value>,
+    #[serde(rename = "ProjectDeploymentProcessSnapshotId")]
+    dp_snapshot: Option<Value>,
+    #[serde(rename = "LibraryVariableSetSnapshotIds")]
+    lib_snapshots: Option<Value>,
+    #[serde(rename = "IsFrozen")]
+    is_frozen: Option<Value>,
+}
+
+impl RawItem {
+    /// Like [`RawItem::parse`], but a document's body holds only the properties pass 1 needs
+    /// (names, dates, references for `--maxage`); the rest is validated and skipped.
+    pub fn parse_for_index(self) -> Result<Item> {
+        if !self.is_doc {
+            return self.parse();
+        }
+        let f: IndexFields = match serde_json::from_slice(&self.bytes) {
+            Ok(f) => f,
+            // Let the full parser produce the same error it always does.
+            Err(_) => return self.parse(),
+        };
+        let Some(meta) = f.meta else {
+            return Err(Error::corrupt(
+                self.loc(0, None),
+                "a document without @metadata",
+            ));
+        };
+        let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
+            return Err(Error::corrupt(
+                self.loc(0, None),
+                "a document whose @metadata has no @id",
+            ));
+        };
+        if id.trim().is_empty() {
+            return Err(Error::corrupt(
+                self.loc(0, None),
+                "a document with an empty @id",
+            ));
+        }
+        let collection = meta
+            .get("Raven-Entity-Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut body = Map::new();
+        for (k, v) in [
+            ("Name", f.name),
+            ("Slug", f.slug),
+            ("ProjectGroupId", f.project_group_id),
+            ("Version", f.version),
+            ("State", f.state),
+            ("QueueTime", f.queue_time),
+            ("StartTime", f.start_time),
+            ("CompletedTime", f.completed_time),
+            ("Max", f.max),
+            ("Assembled", f.assembled),
+            ("Created", f.created),
+            ("Occurred", f.occurred),
+            ("ProjectId", f.project_id),
+            ("EnvironmentId", f.environment_id),
+            ("ReleaseId", f.release_id),
+            ("TaskId", f.task_id),
+            ("ServerTaskId", f.server_task_id),
+            ("ProjectVariableSetSnapshotId", f.vs_snapshot),
+            ("ProjectDeploymentProcessSnapshotId", f.dp_snapshot),
+            ("LibraryVariableSetSnapshotIds", f.lib_snapshots),
+            ("IsFrozen", f.is_frozen),
+        ] {
+            if let Some(v) = v {
+                body.insert(k.to_owned(), v);
+            }
+        }
+        Ok(Item::Doc(Document {
+            id,
+            collection,
+            body,
+        }))
+    }
+}
+
 /// Reads the export from `reader` (already decrypted and decompressed), calling `on_item` for
 /// each document and attachment in file order. `at` names the file and entry in errors.
 pub fn read_export<R: Read>(

@@ -214,7 +214,7 @@ fn run(
                 use rayon::prelude::*;
                 batch
                     .into_par_iter()
-                    .map(|raw| (raw.pos, raw.parse()))
+                    .map(|raw| (raw.pos, raw.parse_for_index()))
                     .collect()
             });
             for (pos, item) in parsed {
