@@ -3,7 +3,7 @@
 //! or a file in the target.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
@@ -240,5 +240,4 @@ fn bad_documents_and_old_versions() {
         (w.finish().unwrap().into_inner(), key)
     };
     assert_eq!(run("missing dump", &no_dump.0, &no_dump.1).0, 4);
-    let _ = Path::new("");
 }
