@@ -93,6 +93,38 @@ impl RawItem {
         }
     }
 
+    /// A document's id and collection from its `@metadata` (backup-format.md section 4):
+    /// the one place that decides what a document without a usable id is.
+    fn identity(
+        &self,
+        meta: Option<Map<String, Value>>,
+        id_hint: Option<String>,
+    ) -> Result<(String, Option<String>)> {
+        let Some(meta) = meta else {
+            return Err(Error::corrupt(
+                self.loc(0, id_hint),
+                "a document without @metadata",
+            ));
+        };
+        let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
+            return Err(Error::corrupt(
+                self.loc(0, None),
+                "a document whose @metadata has no @id",
+            ));
+        };
+        if id.trim().is_empty() {
+            return Err(Error::corrupt(
+                self.loc(0, None),
+                "a document with an empty @id",
+            ));
+        }
+        let collection = meta
+            .get("Raven-Entity-Name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok((id, collection))
+    }
+
     /// Parses the element into a document or attachment.
     pub fn parse(self) -> Result<Item> {
         let section = if self.is_doc { "Docs" } else { "Attachments" };
@@ -112,32 +144,12 @@ impl RawItem {
         if self.is_doc {
             let mut body: Map<String, Value> =
                 serde_json::from_slice(&self.bytes).map_err(|e| json_err(e, &self))?;
+            let id_hint = body.get("Id").and_then(Value::as_str).map(str::to_owned);
             let meta = match body.shift_remove("@metadata") {
-                Some(Value::Object(m)) => m,
-                _ => {
-                    let id = body.get("Id").and_then(Value::as_str).map(str::to_owned);
-                    return Err(Error::corrupt(
-                        self.loc(0, id),
-                        "a document without @metadata",
-                    ));
-                }
+                Some(Value::Object(m)) => Some(m),
+                _ => None,
             };
-            let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
-                return Err(Error::corrupt(
-                    self.loc(0, None),
-                    "a document whose @metadata has no @id",
-                ));
-            };
-            if id.trim().is_empty() {
-                return Err(Error::corrupt(
-                    self.loc(0, None),
-                    "a document with an empty @id",
-                ));
-            }
-            let collection = meta
-                .get("Raven-Entity-Name")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let (id, collection) = self.identity(meta, id_hint)?;
             // RavenDB keeps the id in @metadata; a body `Id` is ignored (backup-format.md).
             body.shift_remove("Id");
             Ok(Item::Doc(Document {
@@ -232,28 +244,7 @@ impl RawItem {
             // Let the full parser produce the same error it always does.
             Err(_) => return self.parse(),
         };
-        let Some(meta) = f.meta else {
-            return Err(Error::corrupt(
-                self.loc(0, None),
-                "a document without @metadata",
-            ));
-        };
-        let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
-            return Err(Error::corrupt(
-                self.loc(0, None),
-                "a document whose @metadata has no @id",
-            ));
-        };
-        if id.trim().is_empty() {
-            return Err(Error::corrupt(
-                self.loc(0, None),
-                "a document with an empty @id",
-            ));
-        }
-        let collection = meta
-            .get("Raven-Entity-Name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let (id, collection) = self.identity(f.meta, None)?;
         let mut body = Map::new();
         for (k, v) in [
             ("Name", f.name),
