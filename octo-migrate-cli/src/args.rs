@@ -83,6 +83,16 @@ pub struct MigrateArgs {
     /// Only convert task logs, for tasks already in the target.
     #[arg(long, conflicts_with = "nologs")]
     pub onlylogs: bool,
+    /// Merge into a target that holds data; the backup wins on matching documents (teams and
+    /// variable sets are merged: members and variables added, none removed).
+    #[arg(long, conflicts_with = "nooverwrite")]
+    pub overwrite: bool,
+    /// Merge into a target that holds data; the target wins, only new documents are inserted.
+    #[arg(long)]
+    pub nooverwrite: bool,
+    /// SQL Server only: create the 3.x tables in an empty database.
+    #[arg(long)]
+    pub create_schema: bool,
     /// Also write the report as JSON (and tentacles.csv beside it).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
@@ -132,7 +142,8 @@ pub struct VerifyArgs {
 /// The target and its key, shared by migrate and verify.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// sqlite:PATH (default sqlite:octopus3.db).
+    /// sqlite:PATH (default sqlite:octopus3.db), mssql://user:pass@host:port/database, or an
+    /// ADO.NET connection string (Server=host,port;Database=...;User Id=...;Password=...).
     #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
     pub target: String,
     /// The 3.x master key for sensitive values (default: the 2.6 key).
@@ -141,7 +152,8 @@ pub struct TargetArgs {
     /// A file holding the 3.x master key.
     #[arg(long, value_name = "PATH")]
     pub target_master_key_file: Option<PathBuf>,
-    /// Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file).
+    /// Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file; required with
+    /// SQL Server).
     #[arg(long, value_name = "PATH")]
     pub files_dir: Option<PathBuf>,
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::filter::Cutoff;
-use octo_migrate_core::pipeline::{migrate, MigrateOptions};
+use octo_migrate_core::pipeline::{migrate, Merge, MigrateOptions};
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
 use octo_migrate_core::sink::mssql_target::MssqlTarget;
@@ -256,27 +256,49 @@ fn source_key(k: &KeyArgs, quiet: bool) -> Result<MasterKey, Failure> {
     parse_key(env.as_ref().map(|s| s.as_str()).unwrap_or(""), KEY_ENV)
 }
 
-/// `sqlite:PATH`, the only target of this build.
-fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
+/// What `--target` names.
+enum TargetSpec {
+    /// `sqlite:PATH`.
+    Sqlite(PathBuf),
+    /// A SQL Server database (URL or ADO.NET connection string).
+    Mssql(MssqlTarget),
+}
+
+fn target_spec(target: &str) -> Result<TargetSpec, Failure> {
     if let Some(p) = target.strip_prefix("sqlite:") {
         if p.is_empty() {
             return Err(Failure::Usage("--target sqlite: needs a file path".into()));
         }
-        return Ok(PathBuf::from(p));
+        return Ok(TargetSpec::Sqlite(PathBuf::from(p)));
     }
     let lower = target.to_lowercase();
     if lower.starts_with("mssql://") || lower.contains("server=") || lower.contains("data source=")
     {
-        return Err(Failure::Usage(match MssqlTarget::parse(target) {
-            Ok(t) => format!(
-                "SQL Server targets ({t}) are not available in this version; use --target sqlite:PATH"
-            ),
-            Err(e) => e.to_string(),
-        }));
+        return MssqlTarget::parse(target)
+            .map(TargetSpec::Mssql)
+            .map_err(|e| Failure::Usage(e.to_string()));
     }
     Err(Failure::Usage(format!(
-        "--target must be sqlite:PATH (got {:?})",
+        "--target must be sqlite:PATH or a SQL Server target (got {:?})",
         target.split(['@', ';']).next().unwrap_or("")
+    )))
+}
+
+/// `sqlite:PATH` for the subcommands that only read SQLite targets.
+fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
+    match target_spec(target)? {
+        TargetSpec::Sqlite(p) => Ok(p),
+        TargetSpec::Mssql(t) => Err(Failure::Usage(format!(
+            "this subcommand reads SQLite targets only (got {t})"
+        ))),
+    }
+}
+
+/// The SQL Server sink for `t`.
+fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Failure> {
+    let _ = create_schema;
+    Err(Failure::Usage(format!(
+        "SQL Server targets ({t}) are not available in this version; use --target sqlite:PATH"
     )))
 }
 
@@ -286,16 +308,23 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         a.target.target_master_key.as_ref(),
         a.target.target_master_key_file.as_ref(),
     )?;
-    let db = sqlite_path(&a.target.target)?;
-    let files_dir = if a.dry_run {
-        None
-    } else {
-        Some(
-            a.target
-                .files_dir
-                .clone()
-                .unwrap_or_else(|| default_files_dir(&db)),
-        )
+    let spec = target_spec(&a.target.target)?;
+    let files_dir = match (&spec, &a.target.files_dir) {
+        _ if a.dry_run => None,
+        (_, Some(dir)) => Some(dir.clone()),
+        (TargetSpec::Sqlite(db), None) => Some(default_files_dir(db)),
+        (TargetSpec::Mssql(_), None) => {
+            return Err(Failure::Usage(
+                "--files-dir is required with a SQL Server target: it is where the 3.x server \
+                 reads TaskLogs/ and Artifacts/"
+                    .into(),
+            ))
+        }
+    };
+    let merge = match (a.overwrite, a.nooverwrite) {
+        (true, _) => Some(Merge::Overwrite),
+        (_, true) => Some(Merge::Keep),
+        _ => None,
     };
     let maxage = maxage_of(a.content.maxage, a.content.as_of.as_deref())?;
     let reporter = crate::progress::Reporter::new(a.quiet).map(std::sync::Arc::new);
@@ -310,9 +339,15 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         files_dir,
         skip_unsupported_steps: a.content.skip_unsupported_steps,
         nologs: a.content.nologs,
+        merge,
     };
-    let mut sqlite = SqliteSink::new(&db);
-    let sink: Option<&mut dyn Sink> = if a.dry_run { None } else { Some(&mut sqlite) };
+    // A dry run neither opens nor creates the target.
+    let mut target: Option<Box<dyn Sink>> = match spec {
+        _ if a.dry_run => None,
+        TargetSpec::Sqlite(db) => Some(Box::new(SqliteSink::new(db))),
+        TargetSpec::Mssql(t) => Some(open_mssql(t, a.create_schema)?),
+    };
+    let sink: Option<&mut dyn Sink> = target.as_deref_mut().map(|s| s as &mut dyn Sink);
     let outcome = migrate(&a.file, &key, sink, &opts);
     if let Some(r) = &reporter {
         r.finish();

@@ -718,6 +718,7 @@ fn sql_server_targets_are_parsed_and_never_echo_the_password() {
                 testdata("sample.octobak").to_str().unwrap(),
             ])
             .args(["--master-key-file", &key_file(), "--target", target])
+            .args(["--files-dir", dir.path().to_str().unwrap()])
             .assert()
             .code(2)
             .get_output()

@@ -16,7 +16,7 @@ use crate::layout;
 use crate::parse::{read_export, split_export, Item, Position, RawItem};
 use crate::report::{BadLogLine, Report, UnknownEntry, EXAMPLES};
 use crate::scan::Index;
-use crate::sink::{Row, Sink, Table, Value};
+use crate::sink::{Existing, Row, Sink, Table, Value};
 use crate::transform::{self, task_log, Context, Output};
 
 use files::Staging;
@@ -31,6 +31,7 @@ impl std::fmt::Debug for MigrateOptions {
             .field("maxage", &self.maxage)
             .field("threads", &self.threads)
             .field("onlylogs", &self.onlylogs)
+            .field("merge", &self.merge)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -91,6 +92,18 @@ pub struct MigrateOptions {
     /// Only convert task logs, for the tasks already in the target (which therefore holds data
     /// and is not refused for it); no row is written.
     pub onlylogs: bool,
+    /// What to do with a target that already holds Octopus data: refuse it (the default), or
+    /// merge with [`Merge`] rules.
+    pub merge: Option<Merge>,
+}
+
+/// `--overwrite` / `--nooverwrite`: how a backup merges into a target that holds data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// `--overwrite`: the backup wins on matching documents; teams and variable sets are merged.
+    Overwrite,
+    /// `--nooverwrite`: the target wins; only documents it does not have are inserted.
+    Keep,
 }
 
 /// Migrates the backup at `backup` (opened with `key`) into `sink`; `None` is a dry run that
@@ -133,7 +146,11 @@ pub fn migrate(
         return only_logs(&mut b, sink, opts, report, started);
     }
     if let Some(s) = sink.as_deref_mut() {
-        if let Err(e) = s.prepare() {
+        if let Err(e) = s.prepare(if opts.merge.is_some() {
+            Existing::Merge
+        } else {
+            Existing::Refuse
+        }) {
             let _ = s.rollback();
             return Err(e.with_report(report));
         }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
 use super::schema::{SqlType, TableDef, TABLES};
-use super::{Row, Sink, Value};
+use super::{Existing, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Writes to a SQLite database file.
@@ -97,18 +97,49 @@ fn quoted(cols: &[&str]) -> String {
 }
 
 fn insert_sql(def: &TableDef) -> String {
-    let cols: Vec<&str> = def
-        .columns
-        .iter()
-        .filter(|c| c.ty != SqlType::Identity)
-        .map(|c| c.name)
-        .collect();
+    let cols = values_columns(def);
     format!(
         "INSERT INTO \"{}\" ({}) VALUES ({})",
         def.table.name(),
         quoted(&cols),
         vec!["?"; cols.len()].join(", ")
     )
+}
+
+/// The columns a [`Row`] carries values for (identity columns are generated, never sent).
+fn values_columns(def: &TableDef) -> Vec<&'static str> {
+    def.columns
+        .iter()
+        .filter(|c| c.ty != SqlType::Identity)
+        .map(|c| c.name)
+        .collect()
+}
+
+/// `"a" = ?n AND "b" = ?n+1`, parameters numbered from `first`.
+fn key_condition(cols: &[&str], first: usize) -> String {
+    cols.iter()
+        .enumerate()
+        .map(|(i, c)| format!("\"{c}\" = ?{}", first + i))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// A stored value back as the [`Value`] its column's type says it is.
+fn from_sqlite(ty: SqlType, v: rusqlite::types::Value) -> std::result::Result<Value, String> {
+    use rusqlite::types::Value as S;
+    Ok(match (ty, v) {
+        (_, S::Null) => Value::Null,
+        (SqlType::Bit, S::Integer(i)) => Value::Bool(i != 0),
+        (SqlType::Int | SqlType::Identity, S::Integer(i)) => Value::Int(i),
+        (SqlType::DateTimeOffset, S::Text(t)) => Value::DateTime(
+            crate::transform::values::parse_datetime(&t).map_err(|e| e.to_string())?,
+        ),
+        (SqlType::UniqueIdentifier, S::Text(t)) => {
+            Value::Guid(uuid::Uuid::parse_str(&t).map_err(|e| e.to_string())?)
+        }
+        (SqlType::NVarChar(_), S::Text(t)) => Value::Text(t),
+        (ty, v) => return Err(format!("a {:?} where {ty:?} was expected", v.data_type())),
+    })
 }
 
 impl ToSql for Value {
@@ -128,7 +159,7 @@ impl Sink for SqliteSink {
         format!("sqlite:{}", self.path.display())
     }
 
-    fn prepare(&mut self) -> Result<()> {
+    fn prepare(&mut self, existing: Existing) -> Result<()> {
         let exists = self.path.exists();
         let work = if exists {
             self.path.clone()
@@ -175,7 +206,7 @@ impl Sink for SqliteSink {
                 }
             }
         }
-        if !busy.is_empty() {
+        if !busy.is_empty() && existing == Existing::Refuse {
             return Err(ErrorKind::TargetNotEmpty {
                 target: self.describe(),
                 tables: busy,
@@ -247,6 +278,95 @@ impl Sink for SqliteSink {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
             .map_err(|e| self.err(format!("reading {table}: {e}")))?;
         Ok(ids)
+    }
+
+    fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>> {
+        let def = table.def();
+        let cols: Vec<&str> = values_columns(def);
+        let sql = format!(
+            "SELECT {} FROM \"{}\" WHERE {}",
+            quoted(&cols),
+            def.table.name(),
+            key_condition(def.primary_key, 1)
+        );
+        let conn = self.conn.as_ref().expect("find after prepare");
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(key.iter()))
+            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+        let Some(r) = rows
+            .next()
+            .map_err(|e| self.err(format!("reading {table}: {e}")))?
+        else {
+            return Ok(None);
+        };
+        let mut values = Vec::with_capacity(cols.len());
+        for (i, c) in def
+            .columns
+            .iter()
+            .filter(|c| c.ty != SqlType::Identity)
+            .enumerate()
+        {
+            let v: rusqlite::types::Value = r
+                .get(i)
+                .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+            values.push(
+                from_sqlite(c.ty, v)
+                    .map_err(|e| self.err(format!("reading {table}.{}: {e}", c.name)))?,
+            );
+        }
+        Ok(Some(Row { table, values }))
+    }
+
+    fn update(&mut self, row: Row) -> Result<()> {
+        let def = row.table.def();
+        let cols = values_columns(def);
+        let set: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("\"{c}\" = ?{}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE \"{}\" SET {} WHERE {}",
+            def.table.name(),
+            set.join(", "),
+            key_condition(def.primary_key, cols.len() + 1)
+        );
+        let key: Vec<Value> = row.key().into_iter().cloned().collect();
+        let conn = self.conn.as_ref().expect("update after prepare");
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.execute(rusqlite::params_from_iter(
+            row.values.iter().chain(key.iter()),
+        ))
+        .map_err(|e| self.err(format!("updating {}: {e}", def.table.name())))?;
+        Ok(())
+    }
+
+    fn delete(&mut self, table: Table, column: &str, value: &Value) -> Result<u64> {
+        if !table.has_column(column) {
+            return Err(self.err(format!("{table} has no column {column}")));
+        }
+        let sql = format!("DELETE FROM \"{}\" WHERE \"{column}\" = ?1", table.name());
+        let conn = self.conn.as_ref().expect("delete after prepare");
+        let n = conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.execute([value]))
+            .map_err(|e| self.err(format!("deleting from {table}: {e}")))?;
+        Ok(n as u64)
+    }
+
+    fn names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
+        if !table.has_column(column) || !table.has_column("Id") {
+            return Err(self.err(format!("{table} has no Id and {column} columns")));
+        }
+        let sql = format!("SELECT \"Id\", \"{column}\" FROM \"{}\"", table.name());
+        let conn = self.conn.as_ref().expect("names after prepare");
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let names = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+        Ok(names)
     }
 
     fn rollback(&mut self) -> Result<()> {
@@ -321,7 +441,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.db");
         let mut s = SqliteSink::new(&path);
-        s.prepare().unwrap();
+        s.prepare(Existing::Refuse).unwrap();
         s.insert(project_row("Projects-1", "Web")).unwrap();
         assert!(!path.exists());
         s.commit().unwrap();
@@ -334,7 +454,7 @@ mod tests {
             .unwrap();
         assert_eq!((name.as_str(), auto), ("Web", 1));
         let mut again = SqliteSink::new(&path);
-        let e = again.prepare().unwrap_err();
+        let e = again.prepare(Existing::Refuse).unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::TargetNotEmpty { .. }), "{e}");
     }
 
@@ -343,7 +463,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.db");
         let mut s = SqliteSink::new(&path);
-        s.prepare().unwrap();
+        s.prepare(Existing::Refuse).unwrap();
         s.insert(project_row("Projects-1", "Web")).unwrap();
         assert!(s.insert(project_row("Projects-2", "Web")).is_err());
         s.rollback().unwrap();
