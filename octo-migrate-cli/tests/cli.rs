@@ -239,6 +239,90 @@ fn a_second_migration_into_the_same_file_exits_5() {
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
 
+/// Every row of every table, sorted, without EventRelatedDocument's identity column (it is
+/// renumbered when an event is replaced).
+fn all_rows(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut rows = Vec::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = stmt.column_count();
+        let skip = usize::from(t == "EventRelatedDocument");
+        let got: Vec<String> = stmt
+            .query_map([], |r| {
+                let vals: Vec<String> = (skip..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect();
+                Ok(format!("{t}: {}", vals.join(" | ")))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.extend(got);
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn merge_modes_rerun_the_same_backup_without_adding_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["--master-key-file", &key_file(), "--skip-unsupported-steps"];
+    migrate(dir.path())
+        .args(base)
+        .arg("--quiet")
+        .assert()
+        .code(1);
+    let db = dir.path().join("octopus3.db");
+    let before = all_rows(&db);
+    // --nooverwrite: the target wins everywhere, so nothing changes at all.
+    let out = migrate(dir.path())
+        .args(base)
+        .args(["--nooverwrite", "--report", "r.json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stdout}");
+    assert!(stdout.contains("merge (--nooverwrite)"), "{stdout}");
+    assert!(
+        stdout.contains("license: the target already has a license"),
+        "{stdout}"
+    );
+    assert_eq!(all_rows(&db), before);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["merge"]["tables"]["Project"]["kept"], 6);
+    assert_eq!(report["merge"]["tables"]["Project"]["inserted"], 0);
+    // --overwrite: every document is replaced by itself; no row is added.
+    let out = migrate(dir.path())
+        .args(base)
+        .args(["--overwrite", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let after = all_rows(&db);
+    assert_eq!(after.len(), before.len());
+    let tables = |rows: &[String]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r.split(':').next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(tables(&after), tables(&before));
+    // Both modes at once are a usage error.
+    migrate(dir.path())
+        .args(base)
+        .args(["--overwrite", "--nooverwrite"])
+        .assert()
+        .code(2);
+}
+
 #[test]
 fn generate_sample_is_deterministic() {
     let dir = tempfile::tempdir().unwrap();

@@ -60,6 +60,7 @@ pub mod error;
 pub mod filter;
 pub mod inspect;
 pub mod layout;
+pub mod merge;
 pub mod packages;
 pub mod parse;
 pub mod pipeline;

@@ -167,6 +167,9 @@ pub struct Report {
     pub license: Option<String>,
     /// Tentacles to upgrade.
     pub tentacles: Vec<Tentacle>,
+    /// What merging into a target with data did (`--overwrite` / `--nooverwrite`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<crate::merge::MergeReport>,
     /// Preflight problems (on a failed run).
     pub problems: Vec<Problem>,
     /// Other warnings, in words.
@@ -297,6 +300,37 @@ impl fmt::Display for Report {
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;
+        }
+        if let Some(m) = &self.merge {
+            writeln!(f, "merge ({}) into a target that held data:", m.mode)?;
+            writeln!(
+                f,
+                "  {:<26} {:>10} {:>10} {:>10} {:>10}",
+                "table", "inserted", "replaced", "merged", "kept"
+            )?;
+            for (t, c) in &m.tables {
+                writeln!(
+                    f,
+                    "  {:<26} {:>10} {:>10} {:>10} {:>10}",
+                    t, c.inserted, c.replaced, c.merged, c.kept
+                )?;
+            }
+            if m.matched_by_name_count > 0 {
+                writeln!(
+                    f,
+                    "merge: {} document(s) matched a target row of the same name, e.g. {}",
+                    m.matched_by_name_count,
+                    m.matched_by_name.join(", ")
+                )?;
+            }
+            if m.renumbered_count > 0 {
+                writeln!(
+                    f,
+                    "merge: {} document(s) got a new id (theirs is another document's in the target), e.g. {}",
+                    m.renumbered_count,
+                    m.renumbered.join(", ")
+                )?;
+            }
         }
         if let Some(l) = &self.license {
             writeln!(f, "license: {l}")?;

@@ -2045,3 +2045,47 @@ fn all_collections_counted() {
         }
     }
 }
+
+#[test]
+fn a_value_longer_than_its_column_is_a_preflight_problem_not_a_truncation() {
+    // ServerTask.Name is nvarchar(20); Machine.Name nvarchar(200), counted in UTF-16 units
+    // (each of these emoji is two).
+    let long_task = doc(
+        "ServerTasks",
+        "servertasks-900",
+        json!({"Name": "DeployWithAVeryLongName", "Description": "d", "State": "Success",
+               "QueueTime": "2015-06-30T10:11:12+00:00"}),
+    );
+    let emoji = "\u{1F680}".repeat(101);
+    let long_env = doc("Environments", "environments-900", json!({"Name": emoji}));
+    let fits = doc(
+        "Environments",
+        "environments-901",
+        json!({"Name": "\u{1F680}".repeat(100)}),
+    );
+    let (out, disp) = run_with(
+        &[long_task, long_env, fits],
+        &["servertasks-900", "environments-900", "environments-901"],
+        false,
+    );
+    assert_eq!(
+        disp,
+        vec![
+            Disposition::Failed,
+            Disposition::Failed,
+            Disposition::Migrated
+        ]
+    );
+    let msgs: Vec<String> = out.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs[0].contains("servertasks-900")
+            && msgs[0].contains("ServerTask.Name is nvarchar(20) but the value has 23"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].contains("DeploymentEnvironment.Name is nvarchar(200) but the value has 202"),
+        "{msgs:?}"
+    );
+    assert_eq!(out.rows.len(), 1, "only the document that fits has a row");
+}

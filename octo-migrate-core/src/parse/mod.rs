@@ -190,6 +190,8 @@ struct IndexFields {
     meta: Option<Map<String, Value>>,
     #[serde(rename = "Name")]
     name: Option<Value>,
+    #[serde(rename = "Username")]
+    username: Option<Value>,
     #[serde(rename = "Slug")]
     slug: Option<Value>,
     #[serde(rename = "ProjectGroupId")]
@@ -248,6 +250,7 @@ impl RawItem {
         let mut body = Map::new();
         for (k, v) in [
             ("Name", f.name),
+            ("Username", f.username),
             ("Slug", f.slug),
             ("ProjectGroupId", f.project_group_id),
             ("Version", f.version),

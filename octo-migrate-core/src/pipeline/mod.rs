@@ -244,6 +244,16 @@ fn run(
     report.dump_bytes = index.bytes;
     index.history.decide();
 
+    // Merging: match the backup's named documents to the target's before any row is made.
+    let mut merger = match (sink.as_deref_mut(), opts.merge) {
+        (Some(s), Some(mode)) => {
+            let (ids, plan) = crate::merge::plan(&index, s, mode)?;
+            index.id_map = ids;
+            Some(crate::merge::Merger::new(mode, plan))
+        }
+        _ => None,
+    };
+
     // Pass 2: transform, and write while the preflight is clean.
     let target_key = opts.target_key.clone().unwrap_or_else(|| b.key().clone());
     let source_key = b.key().clone();
@@ -258,8 +268,9 @@ fn run(
     {
         let mut write = |row: Row, clean: bool| -> Result<()> {
             *tables.entry(row.table).or_insert(0) += 1;
-            match sink.as_deref_mut() {
-                Some(s) if clean => s.insert(row),
+            match (sink.as_deref_mut(), merger.as_mut()) {
+                (Some(s), Some(m)) if clean => m.write(s, row).map(|_| ()),
+                (Some(s), None) if clean => s.insert(row),
                 _ => Ok(()),
             }
         };
@@ -364,11 +375,23 @@ fn run(
     let Output {
         problems,
         report: r,
-        tasks,
-        artifacts,
+        mut tasks,
+        mut artifacts,
         ..
     } = out;
     absorb(report, r);
+    if let Some(m) = merger {
+        // The target keeps its own files for the rows it kept.
+        tasks.retain(|t| !m.kept_ids.contains(t));
+        artifacts.retain(|(a, _)| !m.kept_ids.contains(a));
+        if m.license_kept {
+            report.license = Some(
+                "the target already has a license, which was kept; the backup's was not imported"
+                    .into(),
+            );
+        }
+        report.merge = Some(m.report);
+    }
     report.tables = tables
         .iter()
         .map(|(t, n)| (t.name().to_owned(), *n))

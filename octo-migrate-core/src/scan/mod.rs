@@ -53,6 +53,9 @@ pub struct Index {
     pub releases: HashMap<String, String>,
     /// Server tasks by 3.x id.
     pub tasks: HashMap<String, TaskInfo>,
+    /// `(3.x id, name)` of the documents of tables matched by name when merging
+    /// ([`crate::merge::match_column`]): configuration, so a few per project at most.
+    pub named: HashMap<crate::sink::Table, Vec<(String, String)>>,
     /// `Raven/Hilo/<collection>` maxima by lowercased collection name.
     pub hilo: HashMap<String, u64>,
     /// Documents seen (system documents included).
@@ -61,6 +64,9 @@ pub struct Index {
     pub bytes: u64,
     /// What `--maxage` needs, and its decision.
     pub history: HistoryIndex,
+    /// When merging into a target with data: the backup ids that take other ids there
+    /// ([`crate::merge::plan`]); empty otherwise.
+    pub id_map: crate::merge::IdMap,
 }
 
 /// A 64-bit hash of a document id in its 3.x form (so any spelling of one id hashes alike).
@@ -128,6 +134,14 @@ impl Index {
         };
         self.history.add(c.name, &d.id, &d.body);
         let id = rewrite_id(&d.id);
+        if let Some(table) = c.table {
+            if let Some(col) = crate::merge::match_column(table) {
+                if let Some(name) = d.body.get(col).and_then(Value::as_str) {
+                    let names = self.named.entry(table).or_default();
+                    names.push((id.clone(), name.to_owned()));
+                }
+            }
+        }
         let s = |k: &str| {
             d.body
                 .get(k)

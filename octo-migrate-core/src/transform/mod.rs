@@ -243,7 +243,7 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Map<String, Json>) -> Disposit
         d.out.report.retention_policies_not_migrated.push(name);
         return Disposition::Skipped("3.x keeps retention on lifecycles");
     };
-    let new_id = rewrite_id(&d.id);
+    let new_id = d.ctx.index.id_map.map(rewrite_id(&d.id));
     refs::rewrite_top_level(d, &mut body);
     let mut derived: Vec<(&'static str, Value)> = Vec::new();
     let mut extra_rows: Vec<Row> = Vec::new();
@@ -294,15 +294,6 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Map<String, Json>) -> Disposit
             }
         }
         "Deployments" => deployment(d, &new_id, &body, &mut derived, &mut extra_rows),
-        "ServerTasks" => {
-            if let Some(n) = body.get("Name").and_then(Json::as_str) {
-                if n.chars().count() > 20 {
-                    d.unmappable(format!(
-                        "ServerTask Name {n:?} is longer than 20 characters"
-                    ));
-                }
-            }
-        }
         "Events" => {
             let related = related_ids(&body);
             project_environment(&related, &mut derived);
@@ -349,6 +340,14 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Map<String, Json>) -> Disposit
             }
         }
     };
+    for r in std::iter::once(&row).chain(&extra_rows) {
+        if let Err(reason) = check_lengths(r) {
+            d.unmappable(reason);
+        }
+    }
+    if d.failed {
+        return Disposition::Failed;
+    }
     if let Some((_, n)) = collections::numbered(&new_id) {
         let e = d.out.max_ids.entry(table).or_insert(0);
         *e = (*e).max(n);
@@ -366,6 +365,33 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Map<String, Json>) -> Disposit
     d.out.rows.push(row);
     d.out.rows.extend(extra_rows);
     Disposition::Migrated
+}
+
+/// Every text fits its `nvarchar(n)` column: SQL Server would refuse (or a careless loader
+/// truncate) a longer value, so it is a preflight problem naming the column. Lengths are in
+/// UTF-16 code units, as SQL Server counts them.
+fn check_lengths(row: &Row) -> Result<(), String> {
+    let cols = row
+        .table
+        .def()
+        .columns
+        .iter()
+        .filter(|c| c.ty != SqlType::Identity);
+    for (col, v) in cols.zip(&row.values) {
+        if let (SqlType::NVarChar(Some(max)), Value::Text(t)) = (col.ty, v) {
+            // Cheap bound first: UTF-16 units never exceed UTF-8 bytes.
+            if t.len() > max as usize {
+                let units = t.encode_utf16().count();
+                if units > max as usize {
+                    return Err(format!(
+                        "{}.{} is nvarchar({max}) but the value has {units} characters",
+                        row.table, col.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The JSON column's text: the remaining properties, in their original order.
@@ -489,7 +515,7 @@ fn machine(d: &mut Doc<'_, '_>, id: &str, body: &mut Map<String, Json>) {
 /// Deployment steps: rewrite action references, re-encrypt sensitive properties, and handle
 /// unsupported action types.
 fn steps(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
-    let process_id = rewrite_id(&d.id);
+    let process_id = d.ctx.index.id_map.map(rewrite_id(&d.id));
     let owner = body
         .get("OwnerId")
         .and_then(Json::as_str)
@@ -499,7 +525,7 @@ fn steps(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
         .ctx
         .index
         .projects
-        .get(&rewrite_id(&owner))
+        .get(d.ctx.index.id_map.original(&rewrite_id(&owner)))
         .map(|p| p.name.clone())
         .unwrap_or_else(|| owner.clone());
     let Some(Json::Array(steps)) = body.get_mut("Steps") else {
@@ -580,14 +606,20 @@ fn deployment(
 ) {
     let idx = d.ctx.index;
     let s = |k: &str| body.get(k).and_then(Json::as_str).unwrap_or("").to_owned();
+    // References in `body` are target ids already; the index knows the backup's.
+    let backup_id = |id: &str| idx.id_map.original(&rewrite_id(id)).to_owned();
     let project_id = s("ProjectId");
-    let project = idx.projects.get(&rewrite_id(&project_id));
+    let project = idx.projects.get(&backup_id(&project_id));
     derived.push((
         "ProjectGroupId",
-        Value::Text(project.map(|p| p.group_id.clone()).unwrap_or_default()),
+        Value::Text(
+            project
+                .map(|p| idx.id_map.map(p.group_id.clone()))
+                .unwrap_or_default(),
+        ),
     ));
     let task_id = s("TaskId");
-    let Some(task) = idx.tasks.get(&rewrite_id(&task_id)) else {
+    let Some(task) = idx.tasks.get(&backup_id(&task_id)) else {
         return; // no task, no history row (its reference is reported as dangling)
     };
     if HISTORY_EXCLUDED_STATES.contains(&task.state.as_str()) {
@@ -625,14 +657,14 @@ fn deployment(
             Value::Text(env_id.clone()),
             Value::Text(
                 idx.environments
-                    .get(&rewrite_id(&env_id))
+                    .get(&backup_id(&env_id))
                     .cloned()
                     .unwrap_or_default(),
             ),
             Value::Text(release_id.clone()),
             Value::Text(
                 idx.releases
-                    .get(&rewrite_id(&release_id))
+                    .get(&backup_id(&release_id))
                     .cloned()
                     .unwrap_or_default(),
             ),

@@ -29,7 +29,7 @@ impl Doc<'_, '_> {
             return String::new();
         }
         if self.ctx.index.contains(value) {
-            rewrite_id(value)
+            self.ctx.index.id_map.map(rewrite_id(value))
         } else {
             let key = format!("{}.{}", self.collection.name, field);
             let example = || format!("{} -> {}", self.id, value);

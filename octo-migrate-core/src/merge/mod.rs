@@ -1,0 +1,507 @@
+//! Merging into a target that already holds Octopus data (`--overwrite`, `--nooverwrite`;
+//! cli.md). Two steps, both here:
+//!
+//! 1. Before pass 2, [`plan`] matches the backup's named documents to the target's rows by name
+//!    (case-insensitive, as Octopus compares names) and decides each one's 3.x id: the target's
+//!    id when the name is there, its own id when that is free, a new id above everything in use
+//!    otherwise. The transform rewrites ids and references through the resulting [`IdMap`].
+//! 2. During pass 2, [`Merger::write`] replaces the sink's plain insert: rows found by primary
+//!    key are replaced (`--overwrite`) or left alone (`--nooverwrite`); derived rows follow
+//!    their parent; teams keep their members and variable sets their variables; the license is
+//!    only imported into a target that has none.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::collections::{self, OWNED_HEADS};
+use crate::error::Result;
+use crate::pipeline::Merge;
+use crate::scan::Index;
+use crate::sink::{Row, Sink, Table, Value};
+
+/// \[public\] The column a document is matched by when merging: `Name` in the tables where
+/// schema-3x.md makes it unique, `Username` for users. Every other table matches by id.
+pub fn match_column(table: Table) -> Option<&'static str> {
+    let def = table.def();
+    ["Name", "Username"]
+        .into_iter()
+        .find(|col| def.unique.iter().any(|u| u == &[*col]))
+}
+
+/// \[model\] The id the license singleton is written under (collections.rs), which merging
+/// imports only into a target without one.
+const LICENSE_ROW: &str = "License";
+
+/// Backup ids (3.x form) that become different ids in the target, and back.
+#[derive(Debug, Default, Clone)]
+pub struct IdMap {
+    forward: HashMap<String, String>,
+    reverse: HashMap<String, String>,
+}
+
+impl IdMap {
+    /// Whether no id changes.
+    pub fn is_empty(&self) -> bool {
+        self.forward.is_empty()
+    }
+
+    fn insert(&mut self, from: String, to: String) {
+        self.reverse.insert(to.clone(), from.clone());
+        self.forward.insert(from, to);
+    }
+
+    /// The target id of the backup id `id` (3.x form). Owned documents follow their owner:
+    /// `variableset-Projects-1` becomes `variableset-Projects-7` when `Projects-1` does.
+    pub fn map(&self, id: String) -> String {
+        if self.forward.is_empty() {
+            return id;
+        }
+        if let Some(to) = self.forward.get(&id) {
+            return to.clone();
+        }
+        match split_owned(&id) {
+            Some((head, owner, tail)) => match self.forward.get(owner) {
+                Some(to) => format!("{head}-{to}{tail}"),
+                None => id,
+            },
+            None => id,
+        }
+    }
+
+    /// The backup id a target id stands for (the inverse of [`IdMap::map`] for whole ids), so
+    /// pass 1's index can still be asked about a rewritten reference.
+    pub fn original<'a>(&'a self, id: &'a str) -> &'a str {
+        self.reverse.get(id).map(String::as_str).unwrap_or(id)
+    }
+}
+
+/// `variableset-Projects-1-s-2` -> (`variableset`, `Projects-1`, `-s-2`).
+fn split_owned(id: &str) -> Option<(&str, &str, &str)> {
+    let head = OWNED_HEADS
+        .iter()
+        .find(|h| id.len() > h.len() && id.starts_with(*h) && id.as_bytes()[h.len()] == b'-')?;
+    let rest = &id[head.len() + 1..];
+    // The owner is `<Prefix>-<n>`: up to the second hyphen.
+    let first = rest.find('-')?;
+    let end = rest[first + 1..]
+        .find('-')
+        .map(|i| first + 1 + i)
+        .unwrap_or(rest.len());
+    Some((&id[..head.len()], &rest[..end], &rest[end..]))
+}
+
+/// What merging did, per 3.x table; the report's `merge` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeReport {
+    /// `--overwrite` or `--nooverwrite`.
+    pub mode: String,
+    /// Per table: rows inserted, replaced, merged, and left as the target had them.
+    pub tables: BTreeMap<String, MergeCounts>,
+    /// Backup documents matched to a target row of the same name with another id
+    /// (`backup id -> target id`), first few.
+    pub matched_by_name: Vec<String>,
+    /// How many documents were matched by name to a different id.
+    pub matched_by_name_count: u64,
+    /// Backup documents given a new id because theirs was taken by a different document in the
+    /// target (`backup id -> new id`), first few.
+    pub renumbered: Vec<String>,
+    /// How many documents were given a new id.
+    pub renumbered_count: u64,
+}
+
+/// Rows of one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeCounts {
+    /// New rows.
+    pub inserted: u64,
+    /// Target rows replaced by the backup's (`--overwrite`).
+    pub replaced: u64,
+    /// Teams and variable sets whose members or variables were combined (`--overwrite`).
+    pub merged: u64,
+    /// Rows the target already had and kept.
+    pub kept: u64,
+}
+
+const EXAMPLES: usize = crate::report::EXAMPLES;
+
+/// Matches the backup's named documents (pass 1) to the target's rows; see the module docs.
+pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, MergeReport)> {
+    let mut ids = IdMap::default();
+    let mut report = MergeReport {
+        mode: match mode {
+            Merge::Overwrite => "--overwrite",
+            Merge::Keep => "--nooverwrite",
+        }
+        .to_owned(),
+        ..MergeReport::default()
+    };
+    let mut tables: Vec<&Table> = index.named.keys().collect();
+    tables.sort();
+    for &table in tables {
+        let Some(col) = match_column(table) else {
+            continue;
+        };
+        let target = sink.names(table, col)?;
+        let by_name: HashMap<String, &str> = target
+            .iter()
+            .map(|(id, name)| (name.to_lowercase(), id.as_str()))
+            .collect();
+        let taken: std::collections::HashSet<&str> =
+            target.iter().map(|(id, _)| id.as_str()).collect();
+        // New ids go above every number in use on either side and the target's allocation.
+        let mut next = target
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .chain(index.named[&table].iter().map(|(id, _)| id.as_str()))
+            .filter_map(|id| collections::numbered(id).map(|(_, n)| n))
+            .max()
+            .unwrap_or(0);
+        if let Some(row) = sink.find(Table::KeyAllocation, &[Value::Text(table.name().into())])? {
+            if let Some(Value::Int(n)) = row.get("Allocated") {
+                next = next.max(u64::try_from(*n).unwrap_or(0));
+            }
+        }
+        let mut backup = index.named[&table].clone();
+        // Deterministic new ids whatever the dump order.
+        backup.sort_by_key(|(id, _)| (collections::numbered(id).map(|(_, n)| n), id.clone()));
+        for (id, name) in backup {
+            let to = match by_name.get(&name.to_lowercase()) {
+                Some(t) => (*t).to_owned(),
+                None if !taken.contains(id.as_str()) => continue,
+                None => {
+                    let Some((c, _)) = collections::numbered(&id) else {
+                        // Named ids (`feeds-builtin`) stay: the same id is the same document.
+                        continue;
+                    };
+                    next += 1;
+                    let new = format!("{}-{next}", c.name);
+                    report.renumbered_count += 1;
+                    if report.renumbered.len() < EXAMPLES {
+                        report.renumbered.push(format!("{id} -> {new}"));
+                    }
+                    ids.insert(id, new);
+                    continue;
+                }
+            };
+            if to != id {
+                report.matched_by_name_count += 1;
+                if report.matched_by_name.len() < EXAMPLES {
+                    report.matched_by_name.push(format!("{id} -> {to}"));
+                }
+                ids.insert(id, to);
+            }
+        }
+    }
+    Ok((ids, report))
+}
+
+/// What became of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Inserted as new.
+    Inserted,
+    /// Replaced a target row (possibly combined with it).
+    Replaced,
+    /// Left out: the target's row stays.
+    Kept,
+}
+
+/// Writes rows into a target that may already hold them; see the module docs.
+pub struct Merger {
+    mode: Merge,
+    /// The outcome of the last Deployment and Event rows, which their derived rows follow
+    /// (the transform emits derived rows right after their parent).
+    last_deployment: Outcome,
+    last_event: Outcome,
+    /// Server tasks and artifacts whose rows the target kept: their files are not replaced.
+    pub kept_ids: std::collections::HashSet<String>,
+    /// What was done.
+    pub report: MergeReport,
+    /// Set when the target already had a license and the backup's was not imported.
+    pub license_kept: bool,
+}
+
+impl Merger {
+    /// A merger for `mode`, continuing `report` (from [`plan`]).
+    pub fn new(mode: Merge, report: MergeReport) -> Merger {
+        Merger {
+            mode,
+            last_deployment: Outcome::Inserted,
+            last_event: Outcome::Inserted,
+            kept_ids: Default::default(),
+            report,
+            license_kept: false,
+        }
+    }
+
+    fn count(&mut self, table: Table, outcome: Outcome, merged: bool) {
+        let c = self
+            .report
+            .tables
+            .entry(table.name().to_owned())
+            .or_default();
+        match outcome {
+            Outcome::Inserted => c.inserted += 1,
+            Outcome::Replaced if merged => c.merged += 1,
+            Outcome::Replaced => c.replaced += 1,
+            Outcome::Kept => c.kept += 1,
+        }
+    }
+
+    /// Writes `row`, merging with what the target has.
+    pub fn write(&mut self, sink: &mut dyn Sink, row: Row) -> Result<Outcome> {
+        let table = row.table;
+        let (outcome, merged) = match table {
+            Table::KeyAllocation => (self.allocation(sink, row)?, false),
+            Table::DeploymentHistory => match self.last_deployment {
+                Outcome::Kept => (Outcome::Kept, false),
+                _ => (self.upsert(sink, row)?, false),
+            },
+            Table::EventRelatedDocument => match self.last_event {
+                // The parent's old related rows went when it was replaced.
+                Outcome::Kept => (Outcome::Kept, false),
+                _ => {
+                    sink.insert(row)?;
+                    (Outcome::Inserted, false)
+                }
+            },
+            _ => self.document(sink, row)?,
+        };
+        self.count(table, outcome, merged);
+        Ok(outcome)
+    }
+
+    /// A document's own row, matched by primary key (ids were matched by name in [`plan`]).
+    fn document(&mut self, sink: &mut dyn Sink, row: Row) -> Result<(Outcome, bool)> {
+        let table = row.table;
+        let id = match row.key().first() {
+            Some(Value::Text(id)) => id.clone(),
+            _ => String::new(),
+        };
+        let key: Vec<Value> = row.key().into_iter().cloned().collect();
+        let existing = sink.find(table, &key)?;
+        let (outcome, merged) = match existing {
+            None => {
+                sink.insert(row)?;
+                (Outcome::Inserted, false)
+            }
+            Some(_) if table == Table::Configuration && id == LICENSE_ROW => {
+                self.license_kept = true;
+                (Outcome::Kept, false)
+            }
+            Some(_) if self.mode == Merge::Keep => (Outcome::Kept, false),
+            Some(old) => {
+                let (row, merged) = match table {
+                    Table::Team => (combine_members(&old, row), true),
+                    Table::VariableSet => (combine_variables(&old, row), true),
+                    _ => (row, false),
+                };
+                sink.update(row)?;
+                if table == Table::Event {
+                    sink.delete(
+                        Table::EventRelatedDocument,
+                        "EventId",
+                        &Value::Text(id.clone()),
+                    )?;
+                }
+                (Outcome::Replaced, merged)
+            }
+        };
+        match table {
+            Table::Deployment => self.last_deployment = outcome,
+            Table::Event => self.last_event = outcome,
+            Table::ServerTask | Table::Artifact if outcome == Outcome::Kept => {
+                self.kept_ids.insert(id);
+            }
+            _ => {}
+        }
+        Ok((outcome, merged))
+    }
+
+    /// Insert, or replace the row with the same key.
+    fn upsert(&mut self, sink: &mut dyn Sink, row: Row) -> Result<Outcome> {
+        let key: Vec<Value> = row.key().into_iter().cloned().collect();
+        if sink.find(row.table, &key)?.is_some() {
+            sink.update(row)?;
+            Ok(Outcome::Replaced)
+        } else {
+            sink.insert(row)?;
+            Ok(Outcome::Inserted)
+        }
+    }
+
+    /// KeyAllocation only ever grows: 3.x must not hand out an id either side uses.
+    fn allocation(&mut self, sink: &mut dyn Sink, row: Row) -> Result<Outcome> {
+        let key: Vec<Value> = row.key().into_iter().cloned().collect();
+        let Some(old) = sink.find(row.table, &key)? else {
+            sink.insert(row)?;
+            return Ok(Outcome::Inserted);
+        };
+        let n = |r: &Row| match r.get("Allocated") {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        };
+        if n(&row) > n(&old) {
+            sink.update(row)?;
+            Ok(Outcome::Replaced)
+        } else {
+            Ok(Outcome::Kept)
+        }
+    }
+}
+
+/// `--overwrite` of a team: the backup's row, with the target's members added.
+fn combine_members(old: &Row, mut row: Row) -> Row {
+    let Some(i) = Table::Team.column_index("MemberUserIds") else {
+        return row;
+    };
+    let list = |v: Option<&Value>| match v {
+        Some(Value::Text(t)) => crate::transform::split_pipe_list(t)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    let mut members = list(row.values.get(i));
+    for m in list(old.get("MemberUserIds")) {
+        if !members.iter().any(|x| x.eq_ignore_ascii_case(&m)) {
+            members.push(m);
+        }
+    }
+    row.values[i] = Value::Text(crate::transform::join_pipe_list(
+        members.iter().map(String::as_str),
+    ));
+    row
+}
+
+/// `--overwrite` of a variable set: the backup's row, with the target's variables that the
+/// backup does not have added. \[model\] A backup variable replaces a target variable with the
+/// same Id, or with the same name (case-insensitive) and the same scope.
+fn combine_variables(old: &Row, mut row: Row) -> Row {
+    let Some(i) = Table::VariableSet.column_index("JSON") else {
+        return row;
+    };
+    let parse = |v: Option<&Value>| match v {
+        Some(Value::Text(t)) => serde_json::from_str::<serde_json::Map<String, Json>>(t).ok(),
+        _ => None,
+    };
+    let (Some(mut new), Some(old)) = (parse(row.values.get(i)), parse(old.get("JSON"))) else {
+        return row;
+    };
+    let old_vars = match old.get("Variables") {
+        Some(Json::Array(v)) => v.clone(),
+        _ => return row,
+    };
+    let vars = new
+        .entry("Variables")
+        .or_insert_with(|| Json::Array(Vec::new()));
+    let Json::Array(vars) = vars else {
+        return row;
+    };
+    let same = |a: &Json, b: &Json| {
+        let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).map(str::to_lowercase);
+        (s(a, "Id").is_some() && s(a, "Id") == s(b, "Id"))
+            || (s(a, "Name") == s(b, "Name") && a.get("Scope") == b.get("Scope"))
+    };
+    for v in old_vars {
+        if !vars.iter().any(|n| same(n, &v)) {
+            vars.push(v);
+        }
+    }
+    row.values[i] = Value::Text(crate::transform::json_text(&new));
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_columns_follow_the_schema() {
+        assert_eq!(match_column(Table::Project), Some("Name"));
+        assert_eq!(match_column(Table::User), Some("Username"));
+        assert_eq!(match_column(Table::DeploymentEnvironment), Some("Name"));
+        assert_eq!(match_column(Table::Release), None);
+        assert_eq!(match_column(Table::Certificate), None);
+        assert_eq!(match_column(Table::ServerTask), None);
+    }
+
+    #[test]
+    fn owned_ids_follow_their_owner() {
+        let mut m = IdMap::default();
+        m.insert("Projects-1".into(), "Projects-7".into());
+        assert_eq!(m.map("Projects-1".into()), "Projects-7");
+        assert_eq!(
+            m.map("variableset-Projects-1".into()),
+            "variableset-Projects-7"
+        );
+        assert_eq!(
+            m.map("deploymentprocess-Projects-1-s-2".into()),
+            "deploymentprocess-Projects-7-s-2"
+        );
+        assert_eq!(
+            m.map("variableset-Projects-11".into()),
+            "variableset-Projects-11"
+        );
+        assert_eq!(m.map("Projects-2".into()), "Projects-2");
+        assert_eq!(m.original("Projects-7"), "Projects-1");
+        assert_eq!(m.original("Projects-9"), "Projects-9");
+    }
+
+    fn team(members: &str) -> Row {
+        let def = Table::Team.def();
+        let mut values = vec![Value::Null; def.columns.len()];
+        values[0] = Value::Text("Teams-1".into());
+        values[1] = Value::Text("Ops".into());
+        values[2] = Value::Text(members.into());
+        Row {
+            table: Table::Team,
+            values,
+        }
+    }
+
+    #[test]
+    fn team_members_are_added_never_removed() {
+        let merged = combine_members(&team("|Users-1|Users-2|"), team("|users-2|Users-3|"));
+        assert_eq!(
+            merged.get("MemberUserIds"),
+            Some(&Value::Text("|users-2|Users-3|Users-1|".into()))
+        );
+    }
+
+    fn varset(json: &str) -> Row {
+        let def = Table::VariableSet.def();
+        let mut values = vec![Value::Null; def.columns.len()];
+        values[0] = Value::Text("variableset-Projects-1".into());
+        let i = Table::VariableSet.column_index("JSON").unwrap();
+        values[i] = Value::Text(json.into());
+        Row {
+            table: Table::VariableSet,
+            values,
+        }
+    }
+
+    #[test]
+    fn variables_are_added_and_the_backup_wins_on_a_match() {
+        let old = varset(
+            r#"{"Variables":[{"Id":"a","Name":"Url","Value":"old","Scope":{}},{"Id":"b","Name":"Port","Value":"80","Scope":{}},{"Id":"c","Name":"Only","Value":"t","Scope":{}}]}"#,
+        );
+        let new = varset(
+            r#"{"Variables":[{"Id":"a","Name":"Url","Value":"new","Scope":{}},{"Id":"z","Name":"port","Value":"8080","Scope":{}}]}"#,
+        );
+        let merged = combine_variables(&old, new);
+        let Some(Value::Text(j)) = merged.get("JSON") else {
+            panic!()
+        };
+        let v: Json = serde_json::from_str(j).unwrap();
+        let values: Vec<&str> = v["Variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["Value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["new", "8080", "t"]);
+    }
+}
