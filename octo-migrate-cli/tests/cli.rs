@@ -282,6 +282,10 @@ fn merge_modes_rerun_the_same_backup_without_adding_rows() {
         .code(1);
     let db = dir.path().join("octopus3.db");
     let before = all_rows(&db);
+    // A log the target has is the target's: --nooverwrite leaves it, --overwrite replaces it.
+    let log = dir.path().join("TaskLogs").join("servertasks-1.txt");
+    let original_log = std::fs::read(&log).unwrap();
+    std::fs::write(&log, b"edited on the 3.x server\n").unwrap();
     // --nooverwrite: the target wins everywhere, so nothing changes at all.
     let out = migrate(dir.path())
         .args(base)
@@ -296,6 +300,7 @@ fn merge_modes_rerun_the_same_backup_without_adding_rows() {
         "{stdout}"
     );
     assert_eq!(all_rows(&db), before);
+    assert_eq!(std::fs::read(&log).unwrap(), b"edited on the 3.x server\n");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(report["merge"]["tables"]["Project"]["kept"], 6);
@@ -307,6 +312,7 @@ fn merge_modes_rerun_the_same_backup_without_adding_rows() {
         .output()
         .unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    assert_eq!(std::fs::read(&log).unwrap(), original_log);
     let after = all_rows(&db);
     assert_eq!(after.len(), before.len());
     let tables = |rows: &[String]| -> Vec<String> {

@@ -6,6 +6,7 @@
 pub mod files;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::backup::{Backup, EntryKind};
@@ -265,112 +266,153 @@ fn run(
     };
     let mut out = Output::default();
     let mut tables = std::collections::BTreeMap::<Table, u64>::new();
-    {
-        let mut write = |row: Row, clean: bool| -> Result<()> {
-            *tables.entry(row.table).or_insert(0) += 1;
-            match (sink.as_deref_mut(), merger.as_mut()) {
-                (Some(s), Some(m)) if clean => m.write(s, row).map(|_| ()),
-                (Some(s), None) if clean => s.insert(row),
-                _ => Ok(()),
-            }
-        };
-        // Reader thread -> bounded channel of batches -> parse and transform on the pool ->
-        // this thread writes, in document order.
-        let total = index.bytes;
-        let mut items = 0u64;
-        // Pass 2 reports from the consumer, which knows the per-collection counts.
-        stream_dump(&mut *b, &loc, &|_, _| {}, &mut |batch| {
-            items += batch.len() as u64;
-            let at = batch.last().map(|r| r.pos.offset).unwrap_or(0);
-            // Each worker parses and transforms one contiguous chunk of the batch, so
-            // outputs merge once per chunk, in document order.
-            let chunk = batch.len().div_ceil(pool.current_num_threads()).max(1);
-            let outputs: Vec<Chunk> = pool.install(|| {
-                use rayon::prelude::*;
-                batch
-                    .into_par_iter()
-                    .chunks(chunk)
-                    .map(|raws| {
-                        let mut c = Chunk::default();
-                        for raw in raws {
-                            match raw.parse() {
-                                Ok(Item::Doc(doc)) => {
-                                    transform::transform(doc, &ctx, &mut c.out);
-                                }
-                                Ok(Item::Attachment(a)) => c.attachments.push(a),
-                                Err(e) => {
-                                    c.fatal = Some(e);
-                                    break;
+    // Task logs are independent entries: converted on a thread of their own while pass 2
+    // runs, for the tasks pass 1 says will be migrated (reconciled with pass 2's list below).
+    let cancel = AtomicBool::new(false);
+    let log_tasks = if opts.nologs {
+        Vec::new()
+    } else {
+        tasks_to_migrate(&index)
+    };
+    let backup_path = b.path().to_path_buf();
+    let backup_key = b.key().clone();
+    let (pass2, logs) = std::thread::scope(|scope| {
+        let logs = (!opts.nologs).then(|| {
+            let (index, cancel, tasks) = (&index, &cancel, &log_tasks);
+            let (path, key) = (&backup_path, &backup_key);
+            let mut r = Report {
+                backup: report.backup.clone(),
+                ..Report::default()
+            };
+            scope.spawn(move || -> Result<Report> {
+                let mut lb = Backup::open(path, key)?;
+                convert_logs(&mut lb, index, tasks, staging, &mut r, cancel)?;
+                Ok(r)
+            })
+        });
+        let pass2 = (|| -> Result<()> {
+            let mut write = |row: Row, clean: bool| -> Result<()> {
+                *tables.entry(row.table).or_insert(0) += 1;
+                match (sink.as_deref_mut(), merger.as_mut()) {
+                    (Some(s), Some(m)) if clean => m.write(s, row).map(|_| ()),
+                    (Some(s), None) if clean => s.insert(row),
+                    _ => Ok(()),
+                }
+            };
+            // Reader thread -> bounded channel of batches -> parse and transform on the pool ->
+            // this thread writes, in document order.
+            let total = index.bytes;
+            let mut items = 0u64;
+            // Pass 2 reports from the consumer, which knows the per-collection counts.
+            stream_dump(&mut *b, &loc, &|_, _| {}, &mut |batch| {
+                items += batch.len() as u64;
+                let at = batch.last().map(|r| r.pos.offset).unwrap_or(0);
+                // Each worker parses and transforms one contiguous chunk of the batch, so
+                // outputs merge once per chunk, in document order.
+                let chunk = batch.len().div_ceil(pool.current_num_threads()).max(1);
+                let outputs: Vec<Chunk> = pool.install(|| {
+                    use rayon::prelude::*;
+                    batch
+                        .into_par_iter()
+                        .chunks(chunk)
+                        .map(|raws| {
+                            let mut c = Chunk::default();
+                            for raw in raws {
+                                match raw.parse() {
+                                    Ok(Item::Doc(doc)) => {
+                                        transform::transform(doc, &ctx, &mut c.out);
+                                    }
+                                    Ok(Item::Attachment(a)) => c.attachments.push(a),
+                                    Err(e) => {
+                                        c.fatal = Some(e);
+                                        break;
+                                    }
                                 }
                             }
+                            c
+                        })
+                        .collect()
+                });
+                let mut step: Result<()> = Ok(());
+                for c in &outputs {
+                    for a in &c.attachments {
+                        let lower = a.key.to_lowercase();
+                        if let (Some(st), Some(art), true) = (
+                            staging,
+                            lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
+                            step.is_ok(),
+                        ) {
+                            step = st.write_blob(&rewrite_id(art), &a.data);
                         }
-                        c
-                    })
-                    .collect()
-            });
-            let mut step: Result<()> = Ok(());
-            for c in &outputs {
-                for a in &c.attachments {
-                    let lower = a.key.to_lowercase();
-                    if let (Some(st), Some(art), true) = (
-                        staging,
-                        lower.strip_prefix(layout::ARTIFACT_ATTACHMENT_PREFIX),
-                        step.is_ok(),
-                    ) {
-                        step = st.write_blob(&rewrite_id(art), &a.data);
                     }
                 }
-            }
-            step?;
-            for c in outputs {
-                if let Some(e) = c.fatal {
-                    return Err(e);
+                step?;
+                for c in outputs {
+                    if let Some(e) = c.fatal {
+                        return Err(e);
+                    }
+                    let mut o = c.out;
+                    let rows = std::mem::take(&mut o.rows);
+                    out.merge(o);
+                    let clean = out.problems.is_empty();
+                    for row in rows {
+                        write(row, clean)?;
+                    }
                 }
-                let mut o = c.out;
-                let rows = std::mem::take(&mut o.rows);
-                out.merge(o);
+                if let Some(p) = &opts.progress {
+                    p.report(&Progress {
+                        pass: 2,
+                        dump_bytes: at,
+                        dump_total: Some(total),
+                        items,
+                        collections: out
+                            .report
+                            .collections
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.migrated))
+                            .collect(),
+                    });
+                }
+                Ok(())
+            })?;
+            // KeyAllocation: above every migrated id number and every HiLo maximum.
+            for (table, max) in &out.max_ids {
+                let hilo = collections::COLLECTIONS
+                    .iter()
+                    .filter(|c| c.table == Some(*table))
+                    .filter_map(|c| index.hilo.get(&c.name.to_lowercase()))
+                    .max()
+                    .copied()
+                    .unwrap_or(0);
                 let clean = out.problems.is_empty();
-                for row in rows {
-                    write(row, clean)?;
-                }
+                write(
+                    Row {
+                        table: Table::KeyAllocation,
+                        values: vec![
+                            Value::Text(table.name().to_owned()),
+                            Value::Int((*max).max(hilo) as i64),
+                        ],
+                    },
+                    clean,
+                )?;
             }
-            if let Some(p) = &opts.progress {
-                p.report(&Progress {
-                    pass: 2,
-                    dump_bytes: at,
-                    dump_total: Some(total),
-                    items,
-                    collections: out
-                        .report
-                        .collections
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.migrated))
-                        .collect(),
-                });
-            }
+
             Ok(())
-        })?;
-        // KeyAllocation: above every migrated id number and every HiLo maximum.
-        for (table, max) in &out.max_ids {
-            let hilo = collections::COLLECTIONS
-                .iter()
-                .filter(|c| c.table == Some(*table))
-                .filter_map(|c| index.hilo.get(&c.name.to_lowercase()))
-                .max()
-                .copied()
-                .unwrap_or(0);
-            let clean = out.problems.is_empty();
-            write(
-                Row {
-                    table: Table::KeyAllocation,
-                    values: vec![
-                        Value::Text(table.name().to_owned()),
-                        Value::Int((*max).max(hilo) as i64),
-                    ],
-                },
-                clean,
-            )?;
+        })();
+        if pass2.is_err() {
+            cancel.store(true, Ordering::Relaxed);
         }
+        let logs = logs.map(|h| h.join().expect("the task-log thread panicked"));
+        (pass2, logs)
+    });
+    pass2?;
+    let mut logged: std::collections::HashSet<String> = log_tasks.into_iter().collect();
+    if let Some(r) = logs {
+        let r = r?;
+        report.task_logs += r.task_logs;
+        report.task_log_lines += r.task_log_lines;
+        report.unparsable_log_line_count += r.unparsable_log_line_count;
+        report.unparsable_log_lines = r.unparsable_log_lines;
     }
     let Output {
         problems,
@@ -401,9 +443,20 @@ fn run(
         return Err(ErrorKind::Preflight(problems).into());
     }
 
-    // Task logs, for migrated tasks that have one.
+    // Task logs: the thread converted what pass 1 predicted; pass 2 has the final word.
     if !opts.nologs {
-        convert_logs(b, &index, &tasks, staging, report)?;
+        let missing: Vec<String> = tasks
+            .iter()
+            .filter(|t| !logged.remove(*t))
+            .cloned()
+            .collect();
+        convert_logs(b, &index, &missing, staging, report, &cancel)?;
+        // Converted but not migrated (kept by the target when merging): not placed.
+        if let Some(st) = staging {
+            for t in &logged {
+                let _ = std::fs::remove_file(st.task_log_path(t)?);
+            }
+        }
     }
 
     // Artifacts: each one's attachment to its final name.
@@ -424,15 +477,41 @@ fn run(
     Ok(())
 }
 
+/// The 3.x ids of the server tasks pass 2 will migrate (all, or those `--maxage` keeps),
+/// sorted.
+fn tasks_to_migrate(index: &Index) -> Vec<String> {
+    let mut tasks: Vec<String> = index
+        .tasks
+        .iter()
+        .filter(|(id, t)| {
+            index.history.keep_fields(
+                "ServerTasks",
+                collections::Kind::History,
+                crate::scan::id_hash(id),
+                t.queue_time,
+                false,
+            )
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    tasks.sort();
+    tasks
+}
+
 /// Converts the activity logs of `tasks` (3.x ids) into `staging` (or nowhere on a dry run).
+/// Stops early, without error, when `cancel` is set (pass 2 failed).
 fn convert_logs(
     b: &mut Backup,
     index: &Index,
     tasks: &[String],
     staging: Option<&Staging>,
     report: &mut Report,
+    cancel: &AtomicBool,
 ) -> Result<()> {
     for task in tasks {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
         let queue = index.tasks.get(task).and_then(|t| t.queue_time);
         let Some((name, reader)) = b.open_activity_log(task)? else {
             continue;
@@ -502,8 +581,15 @@ fn only_logs(
         }
         None => None,
     };
-    convert_logs(b, &index, &tasks, staging.as_ref(), &mut report)
-        .map_err(|e| e.with_report(report.clone()))?;
+    convert_logs(
+        b,
+        &index,
+        &tasks,
+        staging.as_ref(),
+        &mut report,
+        &AtomicBool::new(false),
+    )
+    .map_err(|e| e.with_report(report.clone()))?;
     if let Some(st) = staging {
         st.commit().map_err(|e| e.with_report(report.clone()))?;
         report.committed = true;
