@@ -518,10 +518,12 @@ async fn connect(t: &MssqlTarget, opts: &MssqlOptions) -> std::result::Result<Co
         match tokio::time::timeout_at(deadline, tokio::net::lookup_host((t.host.as_str(), t.port)))
             .await
         {
-            Err(_) => return Err(format!(
+            Err(_) => {
+                return Err(format!(
                 "cannot resolve host {}: no answer within {secs} s (check the server name and DNS)",
                 t.host
-            )),
+            ))
+            }
             Ok(Err(e)) => {
                 return Err(format!(
                     "cannot resolve host {} ({e}): check the server name and DNS",
@@ -563,6 +565,13 @@ async fn connect(t: &MssqlTarget, opts: &MssqlOptions) -> std::result::Result<Co
             "{addr} accepted the connection but the login did not finish within {secs} s: \
              check that this port is SQL Server's"
         )),
+        Ok(Err(TdsError::Io {
+            kind: std::io::ErrorKind::TimedOut,
+            ..
+        })) => Err(format!(
+            "{addr} accepted the connection but the login did not finish within {secs} s: \
+             check that this port is SQL Server's"
+        )),
         Ok(Err(e)) => Err(login_error(t, &e)),
         Ok(Ok(c)) => Ok(c),
     }
@@ -596,22 +605,7 @@ fn tds_config(t: &MssqlTarget, opts: &MssqlOptions, handshake: Duration) -> Conf
 fn login_error(t: &MssqlTarget, e: &TdsError) -> String {
     let addr = format!("{}:{}", t.host, t.port);
     match e {
-        TdsError::Server(te) => match te.code() {
-            18456 | 18470 | 18486 | 18487 | 18488 => format!(
-                "login failed for user {} on {addr}: check the user name and password, and \
-                 that SQL Server authentication is enabled (server says: {})",
-                t.user,
-                te.message()
-            ),
-            4060 | 911 | 4063 => format!(
-                "database {} on {addr} does not exist or user {} may not open it (server \
-                 says: {}): create it first, or grant the login access",
-                t.database,
-                t.user,
-                te.message()
-            ),
-            _ => format!("login to {addr} failed: {}", describe_tds_error(e)),
-        },
+        TdsError::Server(te) => server_login_error(t, te.code(), te.message()),
         TdsError::Tls(m) => format!(
             "TLS with {addr} failed ({m}): install a certificate the client trusts on the \
              server, or add trust_server_certificate=true (TrustServerCertificate=true) if you \
@@ -627,6 +621,24 @@ fn login_error(t: &MssqlTarget, e: &TdsError) -> String {
              add encrypt=false (Encrypt=false) for a test server"
         ),
         _ => format!("login to {addr} failed: {}", describe_tds_error(e)),
+    }
+}
+
+/// A login refused by the server (error number `code`), with what to do about it.
+fn server_login_error(t: &MssqlTarget, code: u32, message: &str) -> String {
+    let addr = format!("{}:{}", t.host, t.port);
+    match code {
+        18456 | 18470 | 18486 | 18487 | 18488 => format!(
+            "login failed for user {} on {addr}: check the user name and password, and that \
+             SQL Server authentication is enabled (server says: {message})",
+            t.user
+        ),
+        4060 | 911 | 4063 => format!(
+            "database {} on {addr} does not exist or user {} may not open it (server says: \
+             {message}): create it first, or grant the login access",
+            t.database, t.user
+        ),
+        _ => format!("login to {addr} failed: SQL Server error {code}: {message}"),
     }
 }
 
@@ -749,7 +761,7 @@ fn emptiness_sql() -> String {
         .iter()
         .map(|d| {
             format!(
-                "CASE WHEN EXISTS (SELECT 1 FROM {}) THEN 1 ELSE 0 END",
+                "CASE WHEN EXISTS (SELECT * FROM {}) THEN 1 ELSE 0 END",
                 bracketed_table(d)
             )
         })
@@ -1267,7 +1279,18 @@ mod tests {
             &TdsError::Protocol("Server does not allow the requested encryption level.".into()),
         );
         assert!(enc.contains("encrypt=false"), "{enc}");
-        for m in [tls, enc] {
+        let login = server_login_error(&t, 18456, "Login failed for user 'octo'.");
+        assert!(
+            login.contains("login failed for user octo on db01:1433"),
+            "{login}"
+        );
+        assert!(login.contains("user name and password"), "{login}");
+        let db = server_login_error(&t, 4060, "Cannot open database \"Octopus\"");
+        assert!(
+            db.contains("database Octopus on db01:1433 does not exist"),
+            "{db}"
+        );
+        for m in [tls, enc, login, db] {
             assert!(!m.contains("hunter2"));
         }
     }
