@@ -10,6 +10,8 @@ use octo_migrate_core::pipeline::{migrate, Merge, MigrateOptions};
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
 use octo_migrate_core::sink::mssql_target::MssqlTarget;
+#[cfg(feature = "mssql")]
+use octo_migrate_core::sink::{MssqlOptions, MssqlSink};
 use octo_migrate_core::sink::{Sink, SqliteSink};
 
 use zeroize::Zeroizing;
@@ -294,7 +296,19 @@ fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
     }
 }
 
-/// The SQL Server sink for `t`.
+/// The SQL Server sink for `t`. Nothing is contacted here: the pipeline's `prepare` connects,
+/// so an unreachable server is a target failure (exit 5), not a usage error.
+#[cfg(feature = "mssql")]
+fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Failure> {
+    let opts = MssqlOptions {
+        create_schema,
+        ..MssqlOptions::default()
+    };
+    Ok(Box::new(MssqlSink::new(t, opts)))
+}
+
+/// Without the `mssql` feature there is no SQL Server sink.
+#[cfg(not(feature = "mssql"))]
 fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Failure> {
     let _ = create_schema;
     Err(Failure::Usage(format!(

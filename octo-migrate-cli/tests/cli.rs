@@ -792,33 +792,72 @@ fn no_secret_and_no_key_in_any_output() {
     }
 }
 
+/// A local port with nothing listening on it (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Runs `migrate` into `target`; returns (exit code, stderr, seconds taken).
+fn migrate_to(target: &str, dir: &Path) -> (Option<i32>, String, f64) {
+    let started = std::time::Instant::now();
+    let out = cmd()
+        .current_dir(dir)
+        .args([
+            "migrate",
+            "--file",
+            testdata("sample.octobak").to_str().unwrap(),
+        ])
+        .args(["--master-key-file", &key_file(), "--target", target])
+        .args(["--files-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stderr).unwrap(),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
 #[test]
 fn sql_server_targets_are_parsed_and_never_echo_the_password() {
     let dir = tempfile::tempdir().unwrap();
-    for target in [
-        "mssql://octo:hunter2@db01:1433/Octopus",
-        "Server=db01,1433;Database=Octopus;User Id=octo;Password=hunter2",
-        "mssql://octo:hunter2@db01:notaport/Octopus",
+    // A malformed target is a usage error.
+    let (code, stderr, _) = migrate_to("mssql://octo:hunter2@db01:notaport/Octopus", dir.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("port") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    // Valid targets that cannot be reached fail as targets (exit 5), quickly, naming the
+    // host (and port), never the password.
+    for (target, names) in [
+        (
+            "mssql://octo:hunter2@db01.invalid:1433/Octopus".to_string(),
+            "db01.invalid".to_string(),
+        ),
+        (
+            "Server=db01.invalid,1433;Database=Octopus;User Id=octo;Password=hunter2".into(),
+            "db01.invalid".into(),
+        ),
     ] {
-        let out = cmd()
-            .current_dir(dir.path())
-            .args([
-                "migrate",
-                "--file",
-                testdata("sample.octobak").to_str().unwrap(),
-            ])
-            .args(["--master-key-file", &key_file(), "--target", target])
-            .args(["--files-dir", dir.path().to_str().unwrap()])
-            .assert()
-            .code(2)
-            .get_output()
-            .stderr
-            .clone();
-        let stderr = String::from_utf8(out).unwrap();
+        let (code, stderr, secs) = migrate_to(&target, dir.path());
+        assert_eq!(code, Some(5), "{stderr}");
+        assert!(stderr.contains(&names), "{stderr}");
         assert!(!stderr.contains("hunter2"), "{stderr}");
-        assert!(
-            stderr.contains("db01") || stderr.contains("port"),
-            "{stderr}"
-        );
+        assert!(secs < 30.0, "took {secs:.1} s: {stderr}");
     }
+}
+
+#[test]
+fn unreachable_sql_server_fails_with_exit_5_naming_host_and_port_within_30_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let target = format!("mssql://octo:hunter2@127.0.0.1:{port}/Octopus");
+    let (code, stderr, secs) = migrate_to(&target, dir.path());
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(secs < 30.0, "took {secs:.1} s: {stderr}");
 }

@@ -4,6 +4,8 @@
 pub mod schema;
 
 mod memory;
+#[cfg(feature = "mssql")]
+mod mssql;
 pub mod mssql_target;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -11,6 +13,8 @@ mod sqlite;
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 
 pub use memory::MemorySink;
+#[cfg(feature = "mssql")]
+pub use mssql::{MssqlOptions, MssqlSink};
 pub use schema::{Column, SqlType, Table, TableDef, TABLES};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;

@@ -1,8 +1,10 @@
 //! SQL Server targets as the command line names them, parsed into one type (issue 4 groundwork:
 //! the tiberius sink will take a [`MssqlTarget`]). Two spellings are accepted:
 //!
-//! - `mssql://user:password@host:port/database?trust_server_certificate=true`
-//! - ADO.NET: `Server=host,port;Database=...;User Id=...;Password=...;TrustServerCertificate=true`
+//! - `mssql://user:password@host:port/database?trust_server_certificate=true&encrypt=true`
+//! - ADO.NET: `Server=host,port;Database=...;User Id=...;Password=...;TrustServerCertificate=true;Encrypt=true`
+//!
+//! Encryption defaults to required (TLS for the whole session), as current SQL Server drivers do.
 //!
 //! The password is zeroed on drop and never printed: `Display` and `Debug` redact it, and no
 //! parse error quotes the input.
@@ -30,6 +32,29 @@ pub struct MssqlTarget {
     password: Zeroizing<String>,
     /// Accept the server's certificate without validating it.
     pub trust_server_certificate: bool,
+    /// Whether the session must be encrypted.
+    pub encrypt: Encrypt,
+}
+
+/// The TLS policy of a SQL Server connection (`encrypt=` in the URL, `Encrypt=` in ADO.NET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encrypt {
+    /// TLS for the whole session; fail if the server does not offer it (`true`, the default).
+    #[default]
+    Required,
+    /// TLS only when the server asks for it (`false`): for test servers without a certificate.
+    Optional,
+    /// TDS 8.0 strict mode: TLS before the first TDS packet (`strict`).
+    Strict,
+}
+
+fn parse_encrypt(v: &str, what: &str) -> Result<Encrypt, MssqlTargetError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "mandatory" | "required" => Ok(Encrypt::Required),
+        "false" | "no" | "0" | "optional" => Ok(Encrypt::Optional),
+        "strict" => Ok(Encrypt::Strict),
+        _ => Err(err(format!("{what} must be true, false or strict"))),
+    }
 }
 
 /// Why a target string is not a SQL Server target. Never contains the password.
@@ -108,10 +133,12 @@ impl MssqlTarget {
             None => (hostport, DEFAULT_PORT),
         };
         let mut trust = false;
+        let mut encrypt = Encrypt::default();
         for kv in query.split('&').filter(|x| !x.is_empty()) {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "true"));
             match k.to_ascii_lowercase().replace('_', "").as_str() {
                 "trustservercertificate" => trust = parse_bool(v, "trust_server_certificate")?,
+                "encrypt" => encrypt = parse_encrypt(v, "encrypt")?,
                 other => return Err(err(format!("unknown URL option {other:?}"))),
             }
         }
@@ -121,7 +148,7 @@ impl MssqlTarget {
             percent_decode(database)?,
             percent_decode(user)?,
             Zeroizing::new(percent_decode(password)?),
-            trust,
+            (trust, encrypt),
         )
     }
 
@@ -130,6 +157,7 @@ impl MssqlTarget {
         let (mut database, mut user) = (None, None);
         let mut password = Zeroizing::new(String::new());
         let mut trust = false;
+        let mut encrypt = Encrypt::default();
         for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part
                 .split_once('=')
@@ -150,8 +178,10 @@ impl MssqlTarget {
                 "userid" | "uid" | "user" => user = Some(v.to_owned()),
                 "password" | "pwd" => password = Zeroizing::new(v.to_owned()),
                 "trustservercertificate" => trust = parse_bool(v, "TrustServerCertificate")?,
-                // Accepted and without effect here: TLS is always used when the server offers it.
-                "encrypt" | "connecttimeout" | "connectiontimeout" | "applicationname" => {}
+                "encrypt" => encrypt = parse_encrypt(v, "Encrypt")?,
+                // Accepted and without effect here (--connect-timeout style knobs live in
+                // MssqlOptions).
+                "connecttimeout" | "connectiontimeout" | "applicationname" => {}
                 other => return Err(err(format!("unknown connection-string key {other:?}"))),
             }
         }
@@ -161,7 +191,7 @@ impl MssqlTarget {
             database.ok_or_else(|| err("no Database="))?,
             user.ok_or_else(|| err("no User Id= (SQL logins only)"))?,
             password,
-            trust,
+            (trust, encrypt),
         )
     }
 
@@ -171,7 +201,7 @@ impl MssqlTarget {
         database: String,
         user: String,
         password: Zeroizing<String>,
-        trust_server_certificate: bool,
+        (trust_server_certificate, encrypt): (bool, Encrypt),
     ) -> Result<MssqlTarget, MssqlTargetError> {
         if host.trim().is_empty() {
             return Err(err("the host is empty"));
@@ -189,6 +219,7 @@ impl MssqlTarget {
             user,
             password,
             trust_server_certificate,
+            encrypt,
         })
     }
 
@@ -296,6 +327,11 @@ mod tests {
         assert!(!format!("{t:?}").contains("w0rd"));
         let d = MssqlTarget::parse("MSSQL://sa:x@localhost/Octo").unwrap();
         assert_eq!(d.port, DEFAULT_PORT);
+        assert_eq!(d.encrypt, Encrypt::Required);
+        let o = MssqlTarget::parse("mssql://sa:x@localhost/Octo?encrypt=false").unwrap();
+        assert_eq!(o.encrypt, Encrypt::Optional);
+        let e = MssqlTarget::parse("mssql://sa:x@h/O?encrypt=maybe").unwrap_err();
+        assert!(e.to_string().contains("encrypt"), "{e}");
     }
 
     #[test]
@@ -309,6 +345,9 @@ mod tests {
             ("db01", 1433, "Octopus")
         );
         assert_eq!(t.expose_password(), "s3cr3t");
+        assert_eq!(t.encrypt, Encrypt::Required);
+        let s = MssqlTarget::parse("Server=h;Database=O;User Id=u;Password=p;Encrypt=strict");
+        assert_eq!(s.unwrap().encrypt, Encrypt::Strict);
         let t = MssqlTarget::parse("Data Source=db02;Initial Catalog=O;UID=u;PWD=p").unwrap();
         assert_eq!(
             (t.host.as_str(), t.database.as_str(), t.user.as_str()),
