@@ -1,2 +1,2 @@
-//! Benchmarks live in the `[[bench]]` targets (`read_backup.rs`); this library is empty on
-//! purpose.
+//! Benchmarks live in the `[[bench]]` targets (`read_backup.rs`, `stages.rs`); this library is
+//! empty on purpose.
