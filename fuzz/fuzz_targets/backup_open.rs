@@ -70,14 +70,7 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(backup.file_size(), data.len() as u64);
 
-    let logs: Vec<String> = backup
-        .entries()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EntryKind::ActivityLog { task_id } => Some(task_id.clone()),
-            _ => None,
-        })
-        .collect();
+    let logs: Vec<String> = backup.log_task_ids();
 
     match backup.open_dump() {
         Err(e) => assert_typed("open_dump", &e),

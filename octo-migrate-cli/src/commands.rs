@@ -162,6 +162,11 @@ fn run_inspect(a: InspectArgs) -> Result<ExitCode, Failure> {
     }
     let _ = writeln!(
         out,
+        "{:<40} {:>12} ({} task logs)",
+        "ActivityLogs/*.log", i.activity_logs.bytes, i.activity_logs.count
+    );
+    let _ = writeln!(
+        out,
         "\n{:<28} {:>10}   {:<34} {:<34}",
         "collection", "documents", "oldest", "newest"
     );

@@ -11,6 +11,7 @@ use clap::Parser;
 
 // Parsing allocates a small map per document; the system allocator spent about a fifth of a
 // dry run in malloc/free (perf). The binary chooses the allocator; the library does not.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -228,10 +228,15 @@ impl fmt::Display for Error {
                 "the backup is corrupt or unreadable ({at}): {reason}. Copy the .octobak again \
                  (a partial copy is the usual cause) or take a new backup on the 2.6 server"
             ),
-            ErrorKind::Target { target, reason } => write!(
+            ErrorKind::Target { target, reason } if target.starts_with("sqlite:") => write!(
                 f,
                 "target {target} failed: {reason}; nothing was committed. Check that the path \
                  exists and is writable and that no other program holds the database"
+            ),
+            // SQL Server reasons carry their own advice (host, login, database, schema).
+            ErrorKind::Target { target, reason } => write!(
+                f,
+                "target {target} failed: {reason}; nothing was committed"
             ),
             ErrorKind::TargetNotEmpty { target, tables } => write!(
                 f,

@@ -49,8 +49,10 @@ pub struct Inspection {
     pub octopus_version: Option<String>,
     /// `Backup.json`'s `Created`.
     pub created: Option<String>,
-    /// Every entry.
+    /// Every entry except the activity logs.
     pub entries: Vec<EntrySummary>,
+    /// The activity logs (one per task), in summary.
+    pub activity_logs: crate::backup::ActivityLogs,
     /// Documents per collection (`Raven-Entity-Name`), system documents left out.
     pub collections: BTreeMap<String, u64>,
     /// RavenDB system documents.
@@ -162,6 +164,7 @@ pub fn inspect(
                 winzip_aes: e.winzip_aes,
             })
             .collect(),
+        activity_logs: b.activity_logs(),
         collections: counts,
         system_documents: system,
         attachments,

@@ -18,14 +18,7 @@ fn read_all(path: &Path, key: &MasterKey) -> octo_migrate_core::Result<u64> {
     let mut b = Backup::open(path, key)?;
     let loc = octo_migrate_core::error::Location::default();
     let n = read_export(b.open_dump()?, loc, &mut |_, _| Ok(()))?.docs;
-    let tasks: Vec<String> = b
-        .entries()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            octo_migrate_core::backup::EntryKind::ActivityLog { task_id } => Some(task_id.clone()),
-            _ => None,
-        })
-        .collect();
+    let tasks: Vec<String> = b.log_task_ids();
     for t in tasks {
         if let Some((name, mut r)) = b.open_activity_log(&t)? {
             let mut sink = Vec::new();

@@ -11,14 +11,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::layout;
 
 pub(super) fn check(b: &mut Backup) -> Result<()> {
-    if let Some(pos) = b
-        .entries
+    if let Some(index) = b
+        .entries()
         .iter()
-        .position(|e| e.kind == EntryKind::MasterKeyCheck)
+        .find(|e| e.kind == EntryKind::MasterKeyCheck)
+        .map(|e| e.index)
     {
-        return check_text(b, b.entries[pos].index);
+        return check_text(b, index);
     }
-    let dump = b.dump;
+    let dump = b.catalog.dump;
     if b.is_winzip_aes(dump) {
         // zip verifies the password against the entry's verifier when opening it.
         b.payload(dump)?;

@@ -3,12 +3,15 @@
 //! Everything here is a stack of `io::Read` adapters over the file: the ZIP entry, then the
 //! MK-stream decryptor (or zip's own AES), then GZip when present. Nothing is read whole.
 
+mod file;
 mod key_check;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use file::SharedFile;
 
 use flate2::bufread::MultiGzDecoder;
 use zip::result::ZipError;
@@ -27,16 +30,12 @@ pub enum EntryKind {
     BackupJson,
     /// `RavenDB/Raven.dump`.
     Dump,
-    /// `ActivityLogs/<task id>.log`.
-    ActivityLog {
-        /// The task id, lowercased.
-        task_id: String,
-    },
     /// Anything else: reported and ignored.
     Unknown,
 }
 
-/// One entry of the backup.
+/// One entry of the backup other than an activity log (those are counted in
+/// [`ActivityLogs`]: a large backup has hundreds of thousands).
 #[derive(Debug, Clone)]
 pub struct EntryInfo {
     /// The name as stored in the archive.
@@ -64,15 +63,34 @@ pub struct BackupInfo {
     pub server_instance: Option<String>,
 }
 
+/// The activity-log entries of a backup, in summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ActivityLogs {
+    /// How many.
+    pub count: u64,
+    /// Their stored size in bytes, in total.
+    pub bytes: u64,
+}
+
+/// What `Backup::open` learnt from the ZIP directory, shared by every handle of one backup.
+/// Kept small per entry: 12 bytes per activity log (a hash and an index), no name.
+#[derive(Debug, Default)]
+struct Catalog {
+    entries: Vec<EntryInfo>,
+    /// Archive index of the dump.
+    dump: usize,
+    /// (`id_hash` of the task id, archive index), sorted: 12 bytes a log.
+    logs: Vec<(u64, u32)>,
+    log_summary: ActivityLogs,
+    info: BackupInfo,
+}
+
 /// An opened backup whose key has been checked.
 pub struct Backup {
     path: PathBuf,
-    archive: ZipArchive<BufReader<File>>,
+    archive: ZipArchive<SharedFile>,
     key: MasterKey,
-    entries: Vec<EntryInfo>,
-    dump: usize,
-    logs: HashMap<String, usize>,
-    info: BackupInfo,
+    catalog: Arc<Catalog>,
     file_size: u64,
 }
 
@@ -80,8 +98,9 @@ impl std::fmt::Debug for Backup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backup")
             .field("path", &self.path)
-            .field("entries", &self.entries.len())
-            .field("info", &self.info)
+            .field("entries", &self.catalog.entries.len())
+            .field("activity_logs", &self.catalog.log_summary)
+            .field("info", &self.catalog.info)
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +117,11 @@ impl Backup {
             source,
         })?;
         let file_size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let archive = ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        let shared = SharedFile::new(file).map_err(|source| ErrorKind::BackupIo {
+            path: path.clone(),
+            source,
+        })?;
+        let archive = ZipArchive::new(shared).map_err(|e| {
             Error::corrupt(
                 Location {
                     file: Some(path.clone()),
@@ -107,9 +130,10 @@ impl Backup {
                 format!("not a readable ZIP archive: {e}"),
             )
         })?;
-        let mut entries = Vec::with_capacity(archive.len());
+        let mut entries = Vec::new();
         let mut dump = None;
-        let mut logs = HashMap::new();
+        let mut logs = Vec::new();
+        let mut log_summary = ActivityLogs::default();
         for i in 0..archive.len() {
             let e = archive.by_index_data(i).map_err(|e| {
                 Error::corrupt(
@@ -131,15 +155,11 @@ impl Backup {
                 EntryKind::MasterKeyCheck
             } else if norm == layout::BACKUP_JSON_ENTRY {
                 EntryKind::BackupJson
-            } else if let Some(task) = norm
-                .strip_prefix(layout::ACTIVITY_LOG_PREFIX)
-                .and_then(|r| r.strip_suffix(layout::ACTIVITY_LOG_SUFFIX))
-                .filter(|t| !t.is_empty() && !t.contains('/'))
-            {
-                logs.insert(task.to_owned(), i);
-                EntryKind::ActivityLog {
-                    task_id: task.to_owned(),
-                }
+            } else if let Some(task) = log_task_id(&norm) {
+                logs.push((crate::scan::id_hash(task), i as u32));
+                log_summary.count += 1;
+                log_summary.bytes += e.size();
+                continue;
             } else {
                 EntryKind::Unknown
             };
@@ -152,27 +172,91 @@ impl Backup {
                 index: i,
             });
         }
-        // `entries` skips directories, so keep archive indexes alongside.
+        let dump_pos = dump.ok_or_else(|| {
+            Error::corrupt(
+                Location {
+                    file: Some(path.clone()),
+                    ..Location::default()
+                },
+                "there is no RavenDB/Raven.dump entry: this is not an Octopus 2.6 backup",
+            )
+        })?;
+        logs.sort_unstable();
+        logs.shrink_to_fit();
+        // `entries` skips directories and logs, so they keep their archive indexes.
         let mut backup = Backup {
             path,
             archive,
             key: key.clone(),
-            entries,
-            dump: 0,
-            logs,
-            info: BackupInfo::default(),
+            catalog: Arc::new(Catalog {
+                dump: entries[dump_pos].index,
+                entries,
+                logs,
+                log_summary,
+                info: BackupInfo::default(),
+            }),
             file_size,
         };
-        let dump_pos = dump.ok_or_else(|| {
-            Error::corrupt(
-                backup.loc(None),
-                "there is no RavenDB/Raven.dump entry: this is not an Octopus 2.6 backup",
-            )
-        })?;
-        backup.dump = backup.archive_index(dump_pos)?;
-        backup.info = backup.read_backup_json()?;
+        let info = backup.read_backup_json()?;
+        if let Some(c) = Arc::get_mut(&mut backup.catalog) {
+            c.info = info;
+        }
         key_check::check(&mut backup)?;
         Ok(backup)
+    }
+
+    /// Another handle on the same backup for another thread: it shares the parsed ZIP
+    /// directory and reads the file at its own position.
+    pub fn handle(&self) -> Backup {
+        Backup {
+            path: self.path.clone(),
+            archive: self.archive.clone(),
+            key: self.key.clone(),
+            catalog: Arc::clone(&self.catalog),
+            file_size: self.file_size,
+        }
+    }
+
+    /// The activity logs, in summary.
+    pub fn activity_logs(&self) -> ActivityLogs {
+        self.catalog.log_summary
+    }
+
+    /// Archive indexes of the activity logs, in file order (reading them in this order is
+    /// sequential on disk).
+    pub(crate) fn log_indexes(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.catalog.logs.iter().map(|(_, i)| *i).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The archive index of the activity log of the task whose [`crate::scan::id_hash`] is
+    /// `h`.
+    pub(crate) fn log_index_by_hash(&self, h: u64) -> Option<u32> {
+        let logs = &self.catalog.logs;
+        let at = logs.partition_point(|(k, _)| *k < h);
+        logs.get(at).filter(|(k, _)| *k == h).map(|(_, i)| *i)
+    }
+
+    /// The task id (lowercase, as stored) of the activity log at archive index `index`.
+    pub(crate) fn log_task_at(&self, index: u32) -> Option<String> {
+        let name = self.entry_name(index as usize);
+        log_task_id(&layout::normalize_entry_name(&name)).map(str::to_owned)
+    }
+
+    /// The task ids of every activity log (lowercase, as stored), in file order. Builds the
+    /// whole list: for tests and tools, not for the migration.
+    pub fn log_task_ids(&self) -> Vec<String> {
+        self.log_indexes()
+            .into_iter()
+            .filter_map(|i| self.log_task_at(i))
+            .collect()
+    }
+
+    /// The activity log at archive index `index`, decrypted and decompressed.
+    pub(crate) fn open_log_at(&mut self, index: u32) -> Result<(String, EntryReader<'_>)> {
+        let name = self.entry_name(index as usize);
+        Ok((name, self.decoded(index as usize)?))
     }
 
     /// The backup file.
@@ -183,22 +267,17 @@ impl Backup {
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
-    /// Every entry (directories left out).
+    /// Every entry except directories and activity logs (see [`Backup::activity_logs`]).
     pub fn entries(&self) -> &[EntryInfo] {
-        &self.entries
+        &self.catalog.entries
     }
     /// `Backup.json`'s content (empty when absent).
     pub fn info(&self) -> &BackupInfo {
-        &self.info
+        &self.catalog.info
     }
     /// The master key the backup was opened with.
     pub fn key(&self) -> &MasterKey {
         &self.key
-    }
-
-    /// Maps a position in `entries` to the archive's index (entries skip directories).
-    fn archive_index(&self, pos: usize) -> Result<usize> {
-        Ok(self.entries[pos].index)
     }
 
     pub(crate) fn loc(&self, entry: Option<&str>) -> Location {
@@ -273,18 +352,28 @@ impl Backup {
 
     /// The Smuggler export, decrypted and decompressed, as a byte stream.
     pub fn open_dump(&mut self) -> Result<EntryReader<'_>> {
-        let i = self.dump;
+        let i = self.catalog.dump;
         self.decoded(i)
     }
 
     /// The dump entry's name as stored.
     pub fn dump_entry_name(&self) -> String {
-        self.entry_name(self.dump)
+        self.entry_name(self.catalog.dump)
+    }
+
+    /// The archive index of `task_id`'s log (any case). The map is keyed by a 64-bit hash,
+    /// so the entry's own name confirms the match.
+    fn log_index(&self, task_id: &str) -> Option<u32> {
+        let i = self.log_index_by_hash(crate::scan::id_hash(task_id))?;
+        let stored = self.log_task_at(i)?;
+        crate::collections::rewrite_id(&stored)
+            .eq(&crate::collections::rewrite_id(task_id))
+            .then_some(i)
     }
 
     /// Whether the backup has an activity log for `task_id` (any case).
     pub fn has_activity_log(&self, task_id: &str) -> bool {
-        self.logs.contains_key(&task_id.to_lowercase())
+        self.log_index(task_id).is_some()
     }
 
     /// The activity log of `task_id`, decrypted and decompressed, if the backup has one.
@@ -292,22 +381,22 @@ impl Backup {
         &mut self,
         task_id: &str,
     ) -> Result<Option<(String, EntryReader<'_>)>> {
-        let Some(&i) = self.logs.get(&task_id.to_lowercase()) else {
+        let Some(i) = self.log_index(task_id) else {
             return Ok(None);
         };
-        let name = self.entry_name(i);
-        Ok(Some((name, self.decoded(i)?)))
+        self.open_log_at(i).map(Some)
     }
 
     fn read_backup_json(&mut self) -> Result<BackupInfo> {
-        let Some(pos) = self
+        let Some(i) = self
+            .catalog
             .entries
             .iter()
-            .position(|e| e.kind == EntryKind::BackupJson)
+            .find(|e| e.kind == EntryKind::BackupJson)
+            .map(|e| e.index)
         else {
             return Ok(BackupInfo::default());
         };
-        let i = self.archive_index(pos)?;
         let name = self.entry_name(i);
         let loc = self.loc(Some(&name));
         let password = self.key.expose_base64().as_bytes().to_vec();
@@ -365,6 +454,13 @@ impl Backup {
             server_instance: raw.server_instance,
         })
     }
+}
+
+/// The task id of an activity-log entry name (normalized), if it is one.
+fn log_task_id(norm: &str) -> Option<&str> {
+    norm.strip_prefix(layout::ACTIVITY_LOG_PREFIX)
+        .and_then(|r| r.strip_suffix(layout::ACTIVITY_LOG_SUFFIX))
+        .filter(|t| !t.is_empty() && !t.contains('/'))
 }
 
 /// Maps a zip error on an entry to ours: a wrong AES password is a wrong key.

@@ -215,8 +215,9 @@ pub struct Merger {
     /// (the transform emits derived rows right after their parent).
     last_deployment: Outcome,
     last_event: Outcome,
-    /// Server tasks and artifacts whose rows the target kept: their files are not replaced.
-    pub kept_ids: std::collections::HashSet<String>,
+    /// Server tasks and artifacts whose rows the target kept ([`crate::scan::id_hash`]es):
+    /// their files are not replaced.
+    pub kept_ids: std::collections::HashSet<u64>,
     /// What was done.
     pub report: MergeReport,
     /// Set when the target already had a license and the backup's was not imported.
@@ -313,7 +314,7 @@ impl Merger {
             Table::Deployment => self.last_deployment = outcome,
             Table::Event => self.last_event = outcome,
             Table::ServerTask | Table::Artifact if outcome == Outcome::Kept => {
-                self.kept_ids.insert(id);
+                self.kept_ids.insert(crate::scan::id_hash(&id));
             }
             _ => {}
         }

@@ -5,6 +5,7 @@
 
 pub mod files;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -16,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::layout;
 use crate::parse::{read_export, split_export, Item, Position, RawItem};
 use crate::report::{BadLogLine, Report, UnknownEntry, EXAMPLES};
-use crate::scan::Index;
+use crate::scan::{id_hash, Index};
 use crate::sink::{Existing, Row, Sink, Table, Value};
 use crate::transform::{self, task_log, Context, Output};
 
@@ -269,25 +270,32 @@ fn run(
     // Task logs are independent entries: converted on a thread of their own while pass 2
     // runs, for the tasks pass 1 says will be migrated (reconciled with pass 2's list below).
     let cancel = AtomicBool::new(false);
-    let log_tasks = if opts.nologs {
-        Vec::new()
-    } else {
-        tasks_to_migrate(&index)
-    };
-    let backup_path = b.path().to_path_buf();
-    let backup_key = b.key().clone();
+    // Archive indexes of the logs of migrated tasks: 4 bytes a task, whatever the backup.
+    let mut migrated_logs: Vec<u32> = Vec::new();
+    let catalog = b.handle();
     let (pass2, logs) = std::thread::scope(|scope| {
         let logs = (!opts.nologs).then(|| {
-            let (index, cancel, tasks) = (&index, &cancel, &log_tasks);
-            let (path, key) = (&backup_path, &backup_key);
+            let (index, cancel) = (&index, &cancel);
+            let mut lb = b.handle();
             let mut r = Report {
                 backup: report.backup.clone(),
                 ..Report::default()
             };
-            scope.spawn(move || -> Result<Report> {
-                let mut lb = Backup::open(path, key)?;
-                convert_logs(&mut lb, index, tasks, staging, &mut r, cancel)?;
-                Ok(r)
+            scope.spawn(move || -> Result<(Report, Vec<u32>)> {
+                // The tasks pass 2 will migrate: all, or those `--maxage` keeps.
+                let pick = |task: &str| {
+                    let t = index.tasks.get(&id_hash(task))?;
+                    let keep = index.history.keep_fields(
+                        "ServerTasks",
+                        collections::Kind::History,
+                        id_hash(task),
+                        t.queue_time(),
+                        false,
+                    );
+                    keep.then_some(t.queue_time())
+                };
+                let done = convert_logs(&mut lb, &pick, staging, &mut r, cancel)?;
+                Ok((r, done))
             })
         });
         let pass2 = (|| -> Result<()> {
@@ -353,6 +361,11 @@ fn run(
                     }
                     let mut o = c.out;
                     let rows = std::mem::take(&mut o.rows);
+                    migrated_logs.extend(
+                        o.tasks
+                            .drain(..)
+                            .filter_map(|t| catalog.log_index_by_hash(id_hash(&t))),
+                    );
                     out.merge(o);
                     let clean = out.problems.is_empty();
                     for row in rows {
@@ -406,9 +419,10 @@ fn run(
         (pass2, logs)
     });
     pass2?;
-    let mut logged: std::collections::HashSet<String> = log_tasks.into_iter().collect();
+    let mut logged = Vec::new();
     if let Some(r) = logs {
-        let r = r?;
+        let (r, done) = r?;
+        logged = done;
         report.task_logs += r.task_logs;
         report.task_log_lines += r.task_log_lines;
         report.unparsable_log_line_count += r.unparsable_log_line_count;
@@ -417,15 +431,19 @@ fn run(
     let Output {
         problems,
         report: r,
-        mut tasks,
         mut artifacts,
         ..
     } = out;
     absorb(report, r);
     if let Some(m) = merger {
         // The target keeps its own files for the rows it kept.
-        tasks.retain(|t| !m.kept_ids.contains(t));
-        artifacts.retain(|(a, _)| !m.kept_ids.contains(a));
+        let kept: HashSet<u32> = m
+            .kept_ids
+            .iter()
+            .filter_map(|h| b.log_index_by_hash(*h))
+            .collect();
+        migrated_logs.retain(|i| !kept.contains(i));
+        artifacts.retain(|(a, _)| !m.kept_ids.contains(&id_hash(a)));
         if m.license_kept {
             report.license = Some(
                 "the target already has a license, which was kept; the backup's was not imported"
@@ -445,16 +463,29 @@ fn run(
 
     // Task logs: the thread converted what pass 1 predicted; pass 2 has the final word.
     if !opts.nologs {
-        let missing: Vec<String> = tasks
-            .iter()
-            .filter(|t| !logged.remove(*t))
-            .cloned()
-            .collect();
-        convert_logs(b, &index, &missing, staging, report, &cancel)?;
+        migrated_logs.sort_unstable();
+        migrated_logs.dedup();
+        for &i in &migrated_logs {
+            if logged.binary_search(&i).is_ok() {
+                continue;
+            }
+            if let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) {
+                let queue = index
+                    .tasks
+                    .get(&id_hash(&task))
+                    .and_then(|t| t.queue_time());
+                convert_one(b, i, &task, queue, staging, report)?;
+            }
+        }
         // Converted but not migrated (kept by the target when merging): not placed.
         if let Some(st) = staging {
-            for t in &logged {
-                let _ = std::fs::remove_file(st.task_log_path(t)?);
+            for &i in &logged {
+                if migrated_logs.binary_search(&i).is_ok() {
+                    continue;
+                }
+                if let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) {
+                    let _ = std::fs::remove_file(st.task_log_path(&task)?);
+                }
             }
         }
     }
@@ -477,72 +508,69 @@ fn run(
     Ok(())
 }
 
-/// The 3.x ids of the server tasks pass 2 will migrate (all, or those `--maxage` keeps),
-/// sorted.
-fn tasks_to_migrate(index: &Index) -> Vec<String> {
-    let mut tasks: Vec<String> = index
-        .tasks
-        .iter()
-        .filter(|(id, t)| {
-            index.history.keep_fields(
-                "ServerTasks",
-                collections::Kind::History,
-                crate::scan::id_hash(id),
-                t.queue_time,
-                false,
-            )
-        })
-        .map(|(id, _)| id.clone())
-        .collect();
-    tasks.sort();
-    tasks
-}
-
-/// Converts the activity logs of `tasks` (3.x ids) into `staging` (or nowhere on a dry run).
-/// Stops early, without error, when `cancel` is set (pass 2 failed).
+/// Converts, in file order, the activity logs whose task `pick` wants (it returns the task's
+/// QueueTime, the time of lines that have none), into `staging` or nowhere on a dry run.
+/// Returns the archive indexes of the converted logs, ascending. Stops early, without error, when
+/// `cancel` is set (pass 2 failed).
 fn convert_logs(
     b: &mut Backup,
-    index: &Index,
-    tasks: &[String],
+    pick: &dyn Fn(&str) -> Option<Option<chrono::DateTime<chrono::FixedOffset>>>,
     staging: Option<&Staging>,
     report: &mut Report,
     cancel: &AtomicBool,
-) -> Result<()> {
-    for task in tasks {
+) -> Result<Vec<u32>> {
+    let mut done = Vec::new();
+    for i in b.log_indexes() {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let queue = index.tasks.get(task).and_then(|t| t.queue_time);
-        let Some((name, reader)) = b.open_activity_log(task)? else {
+        let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) else {
             continue;
         };
-        let entry_loc = b_loc(report, &name);
-        let stats = match staging {
-            Some(st) => {
-                let path = st.task_log_path(task)?;
-                let file = std::fs::File::create(&path).map_err(|source| ErrorKind::Files {
-                    path: path.clone(),
-                    source,
-                })?;
-                let mut w = std::io::BufWriter::new(file);
-                let s = task_log::convert(reader, &mut w, task, queue);
-                use std::io::Write as _;
-                s.and_then(|s| w.flush().map(|()| s))
-            }
-            None => task_log::convert(reader, std::io::sink(), task, queue),
+        if let Some(queue) = pick(&task) {
+            convert_one(b, i, &task, queue, staging, report)?;
+            done.push(i);
         }
-        .map_err(|e| crate::backup::io_to_error(&entry_loc, &e))?;
-        report.task_logs += 1;
-        report.task_log_lines += stats.lines;
-        report.unparsable_log_line_count += stats.bad.len() as u64;
-        for (line, reason) in stats.bad {
-            if report.unparsable_log_lines.len() < 100 {
-                report.unparsable_log_lines.push(BadLogLine {
-                    task_id: task.clone(),
-                    line,
-                    reason,
-                });
-            }
+    }
+    Ok(done)
+}
+
+/// Converts the activity log at archive index `i`, of `task` (3.x id).
+fn convert_one(
+    b: &mut Backup,
+    i: u32,
+    task: &str,
+    queue: Option<chrono::DateTime<chrono::FixedOffset>>,
+    staging: Option<&Staging>,
+    report: &mut Report,
+) -> Result<()> {
+    let (name, reader) = b.open_log_at(i)?;
+    let entry_loc = b_loc(report, &name);
+    let stats = match staging {
+        Some(st) => {
+            let path = st.task_log_path(task)?;
+            let file = std::fs::File::create(&path).map_err(|source| ErrorKind::Files {
+                path: path.clone(),
+                source,
+            })?;
+            let mut w = std::io::BufWriter::new(file);
+            let s = task_log::convert(reader, &mut w, task, queue);
+            use std::io::Write as _;
+            s.and_then(|s| w.flush().map(|()| s))
+        }
+        None => task_log::convert(reader, std::io::sink(), task, queue),
+    }
+    .map_err(|e| crate::backup::io_to_error(&entry_loc, &e))?;
+    report.task_logs += 1;
+    report.task_log_lines += stats.lines;
+    report.unparsable_log_line_count += stats.bad.len() as u64;
+    for (line, reason) in stats.bad {
+        if report.unparsable_log_lines.len() < 100 {
+            report.unparsable_log_lines.push(BadLogLine {
+                task_id: task.to_owned(),
+                line,
+                reason,
+            });
         }
     }
     Ok(())
@@ -563,17 +591,16 @@ fn only_logs(
     })
     .map_err(|e| e.with_report(report.clone()))?;
     report.dump_bytes = summary.bytes;
-    let mut tasks: Vec<String> = index.tasks.keys().cloned().collect();
-    tasks.sort();
+    let mut existing: Option<HashSet<u64>> = None;
     let staging = match sink {
         Some(s) => {
-            let existing: std::collections::HashSet<String> = s
-                .existing_ids(Table::ServerTask)
-                .map_err(|e| e.with_report(report.clone()))?
-                .into_iter()
-                .map(|id| rewrite_id(&id))
-                .collect();
-            tasks.retain(|t| existing.contains(t));
+            existing = Some(
+                s.existing_ids(Table::ServerTask)
+                    .map_err(|e| e.with_report(report.clone()))?
+                    .iter()
+                    .map(|id| id_hash(id))
+                    .collect(),
+            );
             match &opts.files_dir {
                 Some(dir) => Some(Staging::new(dir).map_err(|e| e.with_report(report.clone()))?),
                 None => None,
@@ -581,10 +608,17 @@ fn only_logs(
         }
         None => None,
     };
+    // The backup's tasks that the target has (all of them on a dry run).
+    let pick = |task: &str| {
+        let h = id_hash(task);
+        if existing.as_ref().is_some_and(|e| !e.contains(&h)) {
+            return None;
+        }
+        index.tasks.get(&h).map(|t| t.queue_time())
+    };
     convert_logs(
         b,
-        &index,
-        &tasks,
+        &pick,
         staging.as_ref(),
         &mut report,
         &AtomicBool::new(false),

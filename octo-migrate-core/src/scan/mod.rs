@@ -27,17 +27,90 @@ pub struct ProjectInfo {
     pub group_id: String,
 }
 
-/// What a server task contributes to DeploymentHistory and task logs.
-#[derive(Debug, Clone, Default)]
+/// What a server task contributes to DeploymentHistory and task logs. One per task (a large
+/// backup has hundreds of thousands), so packed into 32 bytes: times as .NET ticks (100 ns,
+/// the resolution .NET dates have) with their offset in minutes, the state as an index into
+/// [`Index`]'s table of state names.
+#[derive(Debug, Clone, Copy)]
 pub struct TaskInfo {
-    /// State.
-    pub state: String,
+    /// QueueTime, StartTime, CompletedTime: ticks, then offsets (apart, so nothing is padded).
+    ticks: [i64; 3],
+    offsets: [i16; 3],
+    state: u16,
+}
+
+/// A date with its offset, packed; `ticks == i64::MIN` is "no date".
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    /// 100 ns units since 1970-01-01T00:00:00Z.
+    ticks: i64,
+    offset_minutes: i16,
+}
+
+impl Stamp {
+    const NONE: Stamp = Stamp {
+        ticks: i64::MIN,
+        offset_minutes: 0,
+    };
+
+    fn pack(d: Option<DateTime<FixedOffset>>) -> Stamp {
+        let Some(d) = d else {
+            return Stamp::NONE;
+        };
+        let ticks = d
+            .timestamp()
+            .checked_mul(10_000_000)
+            .and_then(|t| t.checked_add(i64::from(d.timestamp_subsec_nanos() / 100)));
+        let offset = d.offset().local_minus_utc();
+        match (ticks, i16::try_from(offset / 60)) {
+            (Some(ticks), Ok(m)) if offset % 60 == 0 && ticks != i64::MIN => Stamp {
+                ticks,
+                offset_minutes: m,
+            },
+            // Not representable (no .NET date is): treated as absent.
+            _ => Stamp::NONE,
+        }
+    }
+
+    fn unpack(self) -> Option<DateTime<FixedOffset>> {
+        if self.ticks == i64::MIN {
+            return None;
+        }
+        let secs = self.ticks.div_euclid(10_000_000);
+        let nanos = (self.ticks.rem_euclid(10_000_000) * 100) as u32;
+        let offset = FixedOffset::east_opt(i32::from(self.offset_minutes) * 60)?;
+        Some(DateTime::from_timestamp(secs, nanos)?.with_timezone(&offset))
+    }
+}
+
+impl TaskInfo {
+    fn new(times: [Option<DateTime<FixedOffset>>; 3], state: u16) -> TaskInfo {
+        let s = times.map(Stamp::pack);
+        TaskInfo {
+            ticks: s.map(|x| x.ticks),
+            offsets: s.map(|x| x.offset_minutes),
+            state,
+        }
+    }
+    fn time(&self, i: usize) -> Option<DateTime<FixedOffset>> {
+        Stamp {
+            ticks: self.ticks[i],
+            offset_minutes: self.offsets[i],
+        }
+        .unpack()
+    }
     /// QueueTime.
-    pub queue_time: Option<DateTime<FixedOffset>>,
+    pub fn queue_time(&self) -> Option<DateTime<FixedOffset>> {
+        self.time(0)
+    }
     /// StartTime.
-    pub start_time: Option<DateTime<FixedOffset>>,
+    pub fn start_time(&self) -> Option<DateTime<FixedOffset>> {
+        self.time(1)
+    }
     /// CompletedTime.
-    pub completed_time: Option<DateTime<FixedOffset>>,
+    pub fn completed_time(&self) -> Option<DateTime<FixedOffset>> {
+        self.time(2)
+    }
 }
 
 /// The result of pass 1. Keys are 3.x ids (see [`rewrite_id`]), so lookups are case-blind.
@@ -49,10 +122,12 @@ pub struct Index {
     pub projects: HashMap<String, ProjectInfo>,
     /// Environment names by 3.x id.
     pub environments: HashMap<String, String>,
-    /// Release versions by 3.x id.
-    pub releases: HashMap<String, String>,
-    /// Server tasks by 3.x id.
-    pub tasks: HashMap<String, TaskInfo>,
+    /// Release versions by [`id_hash`] of the id.
+    pub releases: HashMap<u64, Box<str>>,
+    /// Server tasks by [`id_hash`] of the id.
+    pub tasks: HashMap<u64, TaskInfo>,
+    /// Task state names, each kept once ([`TaskInfo`] holds an index).
+    states: Vec<Box<str>>,
     /// `(3.x id, name)` of the documents of tables matched by name when merging
     /// ([`crate::merge::match_column`]): configuration, so a few per project at most.
     pub named: HashMap<crate::sink::Table, Vec<(String, String)>>,
@@ -84,6 +159,11 @@ impl Index {
             history: HistoryIndex::new(cutoff),
             ..Index::default()
         }
+    }
+
+    /// The State of a server task.
+    pub fn task_state(&self, t: &TaskInfo) -> &str {
+        self.states.get(usize::from(t.state)).map_or("", |s| s)
     }
 
     /// Whether a document with this id (any case) is in the backup.
@@ -180,21 +260,49 @@ impl Index {
                 self.environments.insert(id, s("Name"));
             }
             "Releases" => {
-                self.releases.insert(id, s("Version"));
+                self.releases.insert(id_hash(&id), s("Version").into());
             }
             "ServerTasks" => {
+                let name = s("State");
+                let state = match self.states.iter().position(|x| **x == *name) {
+                    Some(i) => i,
+                    None => {
+                        self.states.push(name.into());
+                        self.states.len() - 1
+                    }
+                };
                 self.tasks.insert(
-                    id,
-                    TaskInfo {
-                        state: s("State"),
-                        queue_time: date("QueueTime"),
-                        start_time: date("StartTime"),
-                        completed_time: date("CompletedTime"),
-                    },
+                    id_hash(&id),
+                    TaskInfo::new(
+                        [date("QueueTime"), date("StartTime"), date("CompletedTime")],
+                        u16::try_from(state).unwrap_or(u16::MAX),
+                    ),
                 );
             }
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_times_keep_offset_and_dotnet_precision() {
+        for t in [
+            "2015-06-30T10:11:12.1234567+10:00",
+            "2015-06-30T10:11:12-05:30",
+            "0001-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59.9999999+14:00",
+        ] {
+            let d = parse_datetime(t).unwrap();
+            let back = Stamp::pack(Some(d)).unpack().unwrap();
+            assert_eq!(back, d, "{t}");
+            assert_eq!(back.offset(), d.offset(), "{t}");
+        }
+        assert!(Stamp::pack(None).unpack().is_none());
+        assert!(std::mem::size_of::<TaskInfo>() <= 32);
     }
 }

@@ -17,7 +17,7 @@ use crate::crypto::MasterKey;
 use crate::parse::Document;
 use crate::preflight::Problem;
 use crate::report::{RemovedAction, Report, Tentacle, Unknown, EXAMPLES};
-use crate::scan::Index;
+use crate::scan::{id_hash, Index};
 use crate::sink::{Row, SqlType, Table, Value};
 
 use values::{pipe_list, to_column};
@@ -619,17 +619,18 @@ fn deployment(
         ),
     ));
     let task_id = s("TaskId");
-    let Some(task) = idx.tasks.get(&backup_id(&task_id)) else {
+    let Some(task) = idx.tasks.get(&id_hash(&backup_id(&task_id))) else {
         return; // no task, no history row (its reference is reported as dangling)
     };
-    if HISTORY_EXCLUDED_STATES.contains(&task.state.as_str()) {
+    let state = idx.task_state(task);
+    if HISTORY_EXCLUDED_STATES.contains(&state) {
         return;
     }
     let (Some(created), Some(queue)) = (
         body.get("Created")
             .and_then(Json::as_str)
             .and_then(|c| values::parse_datetime(c).ok()),
-        task.queue_time,
+        task.queue_time(),
     ) else {
         return;
     };
@@ -638,7 +639,7 @@ fn deployment(
     let dt = |o: Option<chrono::DateTime<chrono::FixedOffset>>| {
         o.map(Value::DateTime).unwrap_or(Value::Null)
     };
-    let duration = match (task.start_time, task.completed_time) {
+    let duration = match (task.start_time(), task.completed_time()) {
         (Some(a), Some(b)) => Value::Int((b - a).num_seconds()),
         _ => Value::Null,
     };
@@ -664,16 +665,16 @@ fn deployment(
             Value::Text(release_id.clone()),
             Value::Text(
                 idx.releases
-                    .get(&backup_id(&release_id))
-                    .cloned()
+                    .get(&id_hash(&backup_id(&release_id)))
+                    .map(|v| v.to_string())
                     .unwrap_or_default(),
             ),
             Value::Text(task_id),
-            Value::Text(task.state.clone()),
+            Value::Text(state.to_owned()),
             Value::DateTime(created),
             Value::DateTime(queue),
-            dt(task.start_time),
-            dt(task.completed_time),
+            dt(task.start_time()),
+            dt(task.completed_time()),
             duration,
             deployed_by,
         ],
