@@ -89,14 +89,15 @@ fn fixture() -> Fixture {
     let mut index = Index::new(None);
     let mut docs = Vec::new();
     split_export(&json[..], Location::default(), &mut |raw| {
-        let (pos, len) = (raw.pos, raw.bytes.len() as u64);
-        index.add(&raw.clone().parse_for_index()?, pos, &Location::default())?;
+        let len = raw.bytes.len() as u64;
+        index.add(&raw.clone().parse_for_index()?);
         if let Item::Doc(d) = raw.parse()? {
             docs.push((d, len));
         }
         Ok(())
     })
     .expect("parse the export");
+    index.finish().expect("unique ids");
     index.history.decide();
     let doc_bytes = docs.iter().map(|(_, n)| n).sum();
 

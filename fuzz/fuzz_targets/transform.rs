@@ -33,8 +33,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use octo_migrate_core::collections::{rewrite_id, COLLECTIONS};
 use octo_migrate_core::crypto::{encrypt_value_with_iv, MasterKey};
-use octo_migrate_core::error::Location;
-use octo_migrate_core::parse::{Document, Item, Position};
+use octo_migrate_core::parse::{Document, Item};
 use octo_migrate_core::sample::sample_key;
 use octo_migrate_core::scan::Index;
 use octo_migrate_core::sink::{SqlType, Table, Value};
@@ -624,18 +623,18 @@ fuzz_target!(|data: &[u8]| {
         ));
     }
 
-    // Pass 1: index; drop what the index refuses (duplicate ids).
+    // Pass 1: index; drop documents whose id repeats (the pipeline refuses such a backup).
     let mut index = Index::default();
     let mut kept = Vec::new();
-    for (i, (doc, sens)) in docs.into_iter().enumerate() {
-        let pos = Position {
-            offset: i as u64 * 100,
-            index: i as u64,
-        };
-        if index.add(&Item::Doc(doc.clone()), pos, &Location::default()).is_ok() {
-            kept.push((doc, sens));
+    let mut seen = std::collections::HashSet::new();
+    for (doc, sens) in docs {
+        if !seen.insert(octo_migrate_core::scan::id_hash(&doc.id)) {
+            continue;
         }
+        index.add(&Item::Doc(doc.clone()));
+        kept.push((doc, sens));
     }
+    assert!(index.finish().is_ok(), "ids were made unique above");
 
     // Pass 2.
     let ctx = Context {

@@ -9,7 +9,7 @@
 use chrono::DateTime;
 use octo_migrate_core::crypto::{decrypt_value, encrypt_value, MasterKey};
 use octo_migrate_core::error::Location;
-use octo_migrate_core::parse::{read_export, Document, Item, Position};
+use octo_migrate_core::parse::{read_export, Document, Item};
 use octo_migrate_core::preflight::Problem;
 use octo_migrate_core::report::RemovedAction;
 use octo_migrate_core::scan::Index;
@@ -568,14 +568,9 @@ fn world() -> Vec<Document> {
 fn index_of(docs: &[Document]) -> Index {
     let mut index = Index::default();
     for d in docs {
-        index
-            .add(
-                &Item::Doc(d.clone()),
-                Position::default(),
-                &Location::default(),
-            )
-            .expect("the test documents index");
+        index.add(&Item::Doc(d.clone()));
     }
+    index.finish().expect("the test documents have unique ids");
     index
 }
 

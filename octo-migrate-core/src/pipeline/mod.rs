@@ -15,7 +15,7 @@ use crate::collections::{self, rewrite_id};
 use crate::crypto::MasterKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout;
-use crate::parse::{read_export, split_export, Item, Position, RawItem};
+use crate::parse::{read_export, split_export, Item, RawItem};
 use crate::report::{BadLogLine, Report, UnknownEntry, EXAMPLES};
 use crate::scan::{id_hash, Index};
 use crate::sink::{Existing, Row, Sink, Table, Value};
@@ -229,19 +229,22 @@ fn run(
             }
         };
         let summary = stream_dump(&mut *b, &loc, &tell, &mut |batch| {
-            let parsed: Vec<(Position, Result<Item>)> = pool.install(|| {
+            let parsed: Vec<Result<Item>> = pool.install(|| {
                 use rayon::prelude::*;
                 batch
                     .into_par_iter()
-                    .map(|raw| (raw.pos, raw.parse_for_index()))
+                    .map(|raw| raw.parse_for_index())
                     .collect()
             });
-            for (pos, item) in parsed {
-                index.add(&item?, pos, &loc)?;
+            for item in parsed {
+                index.add(&item?);
             }
             Ok(())
         })?;
         index.bytes = summary.bytes;
+    }
+    if let Err(dups) = index.finish() {
+        return Err(locate_duplicate(b, &loc, &dups));
     }
     report.dump_bytes = index.bytes;
     index.history.decide();
@@ -284,7 +287,7 @@ fn run(
             scope.spawn(move || -> Result<(Report, Vec<u32>)> {
                 // The tasks pass 2 will migrate: all, or those `--maxage` keeps.
                 let pick = |task: &str| {
-                    let t = index.tasks.get(&id_hash(task))?;
+                    let t = index.task(id_hash(task))?;
                     let keep = index.history.keep_fields(
                         "ServerTasks",
                         collections::Kind::History,
@@ -470,10 +473,7 @@ fn run(
                 continue;
             }
             if let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) {
-                let queue = index
-                    .tasks
-                    .get(&id_hash(&task))
-                    .and_then(|t| t.queue_time());
+                let queue = index.task(id_hash(&task)).and_then(|t| t.queue_time());
                 convert_one(b, i, &task, queue, staging, report)?;
             }
         }
@@ -586,10 +586,14 @@ fn only_logs(
 ) -> Result<Report> {
     let loc = b.loc(Some(&b.dump_entry_name()));
     let mut index = Index::new(None);
-    let summary = read_export(b.open_dump()?, loc.clone(), &mut |item, pos| {
-        index.add(&item, pos, &loc)
+    let summary = read_export(b.open_dump()?, loc.clone(), &mut |item, _| {
+        index.add(&item);
+        Ok(())
     })
     .map_err(|e| e.with_report(report.clone()))?;
+    if let Err(dups) = index.finish() {
+        return Err(locate_duplicate(b, &loc, &dups).with_report(report));
+    }
     report.dump_bytes = summary.bytes;
     let mut existing: Option<HashSet<u64>> = None;
     let staging = match sink {
@@ -614,7 +618,7 @@ fn only_logs(
         if existing.as_ref().is_some_and(|e| !e.contains(&h)) {
             return None;
         }
-        index.tasks.get(&h).map(|t| t.queue_time())
+        index.task(h).map(|t| t.queue_time())
     };
     convert_logs(
         b,
@@ -679,6 +683,37 @@ fn stream_dump(
         // A consumer error explains why the reader stopped; otherwise the reader's own.
         result.and(read)
     })
+}
+
+/// Pass 1 keeps only hashes of ids, so a duplicate id is found after it; this re-reads the
+/// dump (an error path only) to name the document and where its second copy is.
+fn locate_duplicate(b: &mut Backup, loc: &crate::error::Location, dups: &[u64]) -> Error {
+    let wanted: HashSet<u64> = dups.iter().copied().collect();
+    let mut seen = HashSet::new();
+    let found = b.open_dump().and_then(|dump| {
+        split_export(dump, loc.clone(), &mut |raw| {
+            let pos = raw.pos;
+            if let Item::Doc(d) = raw.parse_for_index()? {
+                let h = id_hash(&d.id);
+                if wanted.contains(&h) && !seen.insert(h) {
+                    return Err(Error::corrupt(
+                        crate::error::Location {
+                            offset: Some(pos.offset),
+                            doc_index: Some(pos.index),
+                            doc_id: Some(d.id),
+                            ..loc.clone()
+                        },
+                        "the same document id appears twice in the dump",
+                    ));
+                }
+            }
+            Ok(())
+        })
+    });
+    match found {
+        Err(e) => e,
+        Ok(_) => Error::corrupt(loc.clone(), "two document ids in the dump collide"),
+    }
 }
 
 fn b_loc(report: &Report, entry: &str) -> crate::error::Location {

@@ -10,10 +10,9 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use crate::collections::{self, rewrite_id};
-use crate::error::{Error, Location, Result};
 use crate::filter::HistoryIndex;
 use crate::layout;
-use crate::parse::{Document, Item, Position};
+use crate::parse::{Document, Item};
 use crate::transform::values::parse_datetime;
 
 /// What a project contributes to other rows.
@@ -116,7 +115,11 @@ impl TaskInfo {
 /// The result of pass 1. Keys are 3.x ids (see [`rewrite_id`]), so lookups are case-blind.
 #[derive(Debug, Default)]
 pub struct Index {
-    ids: HashSet<u64>,
+    /// Hashes of every document id: appended by pass 1, sorted by [`Index::finish`]. A
+    /// sorted vector is 8 bytes a document, where a hash set costs twice that and more while
+    /// it grows.
+    ids: Vec<u64>,
+    finished: bool,
     attachments: HashSet<u64>,
     /// Projects by 3.x id.
     pub projects: HashMap<String, ProjectInfo>,
@@ -124,8 +127,8 @@ pub struct Index {
     pub environments: HashMap<String, String>,
     /// Release versions by [`id_hash`] of the id.
     pub releases: HashMap<u64, Box<str>>,
-    /// Server tasks by [`id_hash`] of the id.
-    pub tasks: HashMap<u64, TaskInfo>,
+    /// Server tasks with the [`id_hash`] of their id, sorted by [`Index::finish`].
+    tasks: Vec<(u64, TaskInfo)>,
     /// Task state names, each kept once ([`TaskInfo`] holds an index).
     states: Vec<Box<str>>,
     /// `(3.x id, name)` of the documents of tables matched by name when merging
@@ -166,27 +169,69 @@ impl Index {
         self.states.get(usize::from(t.state)).map_or("", |s| s)
     }
 
+    /// Ends pass 1: sorts what lookups search. Returns the hashes of ids that appear more than
+    /// once (the backup is corrupt; [`Index::add`] cannot tell, as it only appends).
+    pub fn finish(&mut self) -> std::result::Result<(), Vec<u64>> {
+        self.ids.sort_unstable();
+        self.ids.shrink_to_fit();
+        self.tasks.sort_unstable_by_key(|(h, _)| *h);
+        self.tasks.shrink_to_fit();
+        self.finished = true;
+        let mut dups: Vec<u64> = self
+            .ids
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        dups.dedup();
+        if dups.is_empty() {
+            Ok(())
+        } else {
+            Err(dups)
+        }
+    }
+
     /// Whether a document with this id (any case) is in the backup.
     pub fn contains(&self, id: &str) -> bool {
-        self.ids.contains(&id_hash(id))
+        let h = id_hash(id);
+        if self.finished {
+            self.ids.binary_search(&h).is_ok()
+        } else {
+            // Before `finish` (pass 1 itself): correct, if slow.
+            self.ids.contains(&h)
+        }
+    }
+
+    /// The server task whose id has this [`id_hash`].
+    pub fn task(&self, h: u64) -> Option<&TaskInfo> {
+        if self.finished {
+            let at = self.tasks.partition_point(|(k, _)| *k < h);
+            self.tasks.get(at).filter(|(k, _)| *k == h).map(|(_, t)| t)
+        } else {
+            self.tasks.iter().find(|(k, _)| *k == h).map(|(_, t)| t)
+        }
+    }
+
+    /// Every server task: (`id_hash` of its id, what pass 1 kept of it).
+    pub fn tasks(&self) -> impl Iterator<Item = &(u64, TaskInfo)> {
+        self.tasks.iter()
     }
     /// Whether the backup has an attachment with this key (any case).
     pub fn has_attachment(&self, key: &str) -> bool {
         self.attachments.contains(&id_hash(key))
     }
 
-    /// Records one item of the export. `at` locates errors.
-    pub fn add(&mut self, item: &Item, pos: Position, at: &Location) -> Result<()> {
+    /// Records one item of the export. Call [`Index::finish`] after the last one.
+    pub fn add(&mut self, item: &Item) {
         match item {
             Item::Attachment(a) => {
                 self.attachments.insert(id_hash(&a.key));
             }
-            Item::Doc(d) => self.add_doc(d, pos, at)?,
+            Item::Doc(d) => self.add_doc(d),
         }
-        Ok(())
     }
 
-    fn add_doc(&mut self, d: &Document, pos: Position, at: &Location) -> Result<()> {
+    fn add_doc(&mut self, d: &Document) {
         self.docs += 1;
         let lower = d.id.to_lowercase();
         if lower.starts_with(layout::SYSTEM_DOC_PREFIX) {
@@ -196,21 +241,12 @@ impl Index {
                     *e = (*e).max(max);
                 }
             }
-            return Ok(());
+            return;
         }
-        if !self.ids.insert(id_hash(&d.id)) {
-            return Err(Error::corrupt(
-                Location {
-                    offset: Some(pos.offset),
-                    doc_index: Some(pos.index),
-                    doc_id: Some(d.id.clone()),
-                    ..at.clone()
-                },
-                "the same document id appears twice in the dump",
-            ));
-        }
+        // Duplicates are found by `finish`, on the sorted hashes.
+        self.ids.push(id_hash(&d.id));
         let Some(c) = d.collection.as_deref().and_then(collections::by_name) else {
-            return Ok(());
+            return;
         };
         self.history.add(c.name, &d.id, &d.body);
         let id = rewrite_id(&d.id);
@@ -271,17 +307,16 @@ impl Index {
                         self.states.len() - 1
                     }
                 };
-                self.tasks.insert(
+                self.tasks.push((
                     id_hash(&id),
                     TaskInfo::new(
                         [date("QueueTime"), date("StartTime"), date("CompletedTime")],
                         u16::try_from(state).unwrap_or(u16::MAX),
                     ),
-                );
+                ));
             }
             _ => {}
         }
-        Ok(())
     }
 }
 

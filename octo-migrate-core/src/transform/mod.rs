@@ -619,7 +619,7 @@ fn deployment(
         ),
     ));
     let task_id = s("TaskId");
-    let Some(task) = idx.tasks.get(&id_hash(&backup_id(&task_id))) else {
+    let Some(task) = idx.task(id_hash(&backup_id(&task_id))) else {
         return; // no task, no history row (its reference is reported as dangling)
     };
     let state = idx.task_state(task);
