@@ -3,7 +3,9 @@
 #   benches/e2e.sh [SCALE ...]      (default: 70 560; scale 1 is about 225 KB of backup)
 # Prints, per scale: dry run with 1 and 2 threads vs `openssl enc -d | gzip -dc` over the
 # extracted dump; migrate into SQLite vs `sqlite3` restoring the produced database from its own
-# .dump; peak RSS of each migrate run. Medians of RUNS runs (default 3).
+# .dump; the same migrate with --nologs, and the cost of creating as many files as the backup
+# has task logs (`xargs touch`), which is this machine's floor for the log files; peak RSS of
+# each migrate run. Medians of RUNS runs (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -44,6 +46,18 @@ for SCALE in "${@:-70 560}"; do
   rm -rf "$WORK/t"; mkdir -p "$WORK/t"
   r=$(rss_kb "$BIN" migrate --file "$B" --master-key-file "$B.key" --skip-unsupported-steps --quiet --target "sqlite:$WORK/t/o.db")
   row "migrate into SQLite" "$t" "$((r / 1024))"
+  nologs() { rm -rf "$WORK/n"; mkdir -p "$WORK/n"; "$BIN" migrate --file "$B" --master-key-file "$B.key" --skip-unsupported-steps --quiet --nologs --target "sqlite:$WORK/n/o.db" || true; }
+  export -f nologs
+  t=$(for i in $(seq $RUNS); do secs bash -c nologs; done | median)
+  rm -rf "$WORK/n"; mkdir -p "$WORK/n"
+  r=$(rss_kb "$BIN" migrate --file "$B" --master-key-file "$B.key" --skip-unsupported-steps --quiet --nologs --target "sqlite:$WORK/n/o.db")
+  row "migrate into SQLite --nologs" "$t" "$((r / 1024))"
+  rm -rf "$WORK/n"
+  LOGS=$(unzip -l "$B" | grep -c 'ActivityLogs/' || true)
+  touchall() { rm -rf "$WORK/f"; mkdir -p "$WORK/f"; seq -f "$WORK/f/%g.txt" "$LOGS" | xargs touch; }
+  export -f touchall; export LOGS
+  t=$(for i in $(seq $RUNS); do secs bash -c touchall; done | median); row "creating $LOGS empty files (floor)" "$t" "-"
+  rm -rf "$WORK/f"
   sqlite3 "$WORK/t/o.db" .dump > "$WORK/o.sql"
   restore() { rm -f "$WORK/r.db"; sqlite3 "$WORK/r.db" < "$WORK/o.sql"; }
   export -f restore
