@@ -232,6 +232,23 @@ fn create_schema_then_a_failed_bulk_load_is_a_target_error_and_rolls_back() {
 }
 
 #[test]
+fn a_row_with_a_large_nvarchar_max_value_bypasses_the_bulk_load() {
+    // tiberius's bulk encoder refuses nvarchar(max) values over 64 KiB and servers have
+    // answered large bulk values with error 4816: such rows go as parameterized INSERTs, which
+    // the mock acknowledges (its bulk load would fail, as the test above shows).
+    let mock = start_mock();
+    let mut s = sink(mock.target(), true);
+    s.prepare(Existing::Refuse).unwrap();
+    let json = format!("{{\"Steps\":\"{}\"}}", "x".repeat(100_000));
+    s.insert(Row {
+        table: Table::Configuration,
+        values: vec![Value::Text("SmtpConfiguration".into()), Value::Text(json)],
+    })
+    .unwrap();
+    s.commit().unwrap();
+}
+
+#[test]
 fn a_value_that_does_not_fit_fails_at_its_insert() {
     let mock = start_mock();
     let mut s = sink(mock.target(), true);

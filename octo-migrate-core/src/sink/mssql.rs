@@ -63,6 +63,13 @@ impl Default for MssqlOptions {
 /// is flushed: bounds memory when many tables each stay just under their own threshold.
 const TOTAL_BUFFER_FACTOR: usize = 4;
 
+/// Rows with an `nvarchar(max)` value longer than this (UTF-8 bytes, so at most 8,000 bytes of
+/// UTF-16) are inserted with a parameterized INSERT instead of the bulk load: tiberius 0.13's
+/// bulk encoder refuses nvarchar(max) values over 65,535 bytes, and SQL Server has answered
+/// large bulk-loaded values with error 4816 (tiberius issue #322, open). Large documents (big
+/// deployment processes, variable sets) are few; the bulk path keeps the rest.
+const BULK_MAX_TEXT: usize = 4000;
+
 /// Rows of one table waiting for a bulk load, already encoded (so a bad value fails at the
 /// `insert` of its row, not at some later flush).
 #[derive(Default)]
@@ -365,7 +372,13 @@ impl Sink for MssqlSink {
 
     fn insert(&mut self, row: Row) -> Result<()> {
         let values = self.encode_row(&row)?;
-        if self.mode == Existing::Merge {
+        let large = value_columns(row.table.def())
+            .zip(&row.values)
+            .any(|(c, v)| {
+                c.ty == SqlType::NVarChar(None)
+                    && matches!(v, Value::Text(t) if t.len() > BULK_MAX_TEXT)
+            });
+        if self.mode == Existing::Merge || large {
             let what = format!("inserting into {}", row.table);
             self.execute(&what, &insert_sql(row.table.def()), values)?;
             return Ok(());
