@@ -110,6 +110,12 @@ fn backup_b() -> Vec<Json> {
             "releases-8",
             json!({"Version": "1.0", "ProjectId": "projects-1", "Assembled": "2015-06-30T10:11:12+00:00"}),
         ),
+        // The same release of the same project as the first server's Releases-1.
+        doc(
+            "Releases",
+            "releases-9",
+            json!({"Version": "1.0", "ProjectId": "projects-5", "Assembled": "2015-07-01T10:11:12+00:00"}),
+        ),
     ]
 }
 
@@ -258,6 +264,17 @@ fn overwrite_follows_the_name_rules() {
     assert!(m
         .matched_by_name
         .contains(&"Projects-5 -> Projects-1".to_owned()));
+    // Version 1.0 of WEB is the target's Releases-1 (its unique key), replaced by the backup's.
+    assert!(m
+        .matched_by_name
+        .contains(&"Releases-9 -> Releases-1".to_owned()));
+    assert_eq!(
+        query(
+            &s.db,
+            "SELECT Assembled FROM Release WHERE Id = 'Releases-1'"
+        ),
+        [["2015-07-01T10:11:12+00:00"]]
+    );
     assert_eq!(m.tables["Team"].merged, 1);
     assert_eq!(m.tables["Project"].inserted, 1);
     assert_eq!(m.tables["Project"].replaced, 1);
@@ -294,6 +311,13 @@ fn nooverwrite_keeps_the_target_and_adds_only_new_documents() {
         ]
     );
     assert!(license(&s.db).contains("first"));
+    assert_eq!(
+        query(
+            &s.db,
+            "SELECT Assembled FROM Release WHERE Id = 'Releases-1'"
+        ),
+        [["2015-06-30T10:11:12+00:00"]]
+    );
     assert_eq!(report.merge.unwrap().tables["Project"].kept, 1);
 }
 
@@ -334,17 +358,17 @@ fn a_rerun_in_either_mode_adds_no_row_and_without_a_mode_is_refused() {
 fn a_failed_merge_leaves_the_target_as_it_was() {
     let s = setup();
     let before = everything(&s.db);
-    // A release that repeats Release (Version, ProjectId) under another id breaks a unique
-    // constraint half-way through the merge: the whole merge must roll back.
+    // A project whose name is new but whose slug is the target's `web` breaks Project's
+    // unique Slug half-way through the merge: the whole merge must roll back.
     let path = s.b.with_file_name("c.octobak");
     let mut docs = backup_b();
     docs.push(doc(
-        "Releases",
-        "releases-9",
-        json!({"Version": "1.0", "ProjectId": "projects-5", "Assembled": "2015-06-30T10:11:12+00:00"}),
+        "Projects",
+        "projects-9",
+        json!({"Name": "Web!", "ProjectGroupId": "projectgroups-1"}),
     ));
     write_backup(&path, &s.key, &docs);
     let e = run(&s, &path, Some(Merge::Overwrite)).unwrap_err();
-    assert!(e.to_string().contains("Release"), "{e}");
+    assert!(e.to_string().contains("Slug"), "{e}");
     assert_eq!(everything(&s.db), before);
 }

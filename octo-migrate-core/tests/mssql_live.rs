@@ -27,7 +27,11 @@ fn live_target() -> Option<MssqlTarget> {
     match std::env::var(ENV) {
         Ok(s) if !s.trim().is_empty() => Some(MssqlTarget::parse(&s).expect(ENV)),
         _ => {
-            println!(
+            // Written to stderr directly: the test harness captures println!, and a skip
+            // must be visible in a plain `cargo test` run.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "skipped: set {ENV}=mssql://user:pass@host:port/db (a scratch database) to run \
                  the SQL Server live test"
             );

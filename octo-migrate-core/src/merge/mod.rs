@@ -30,6 +30,35 @@ pub fn match_column(table: Table) -> Option<&'static str> {
         .find(|col| def.unique.iter().any(|u| u == &[*col]))
 }
 
+/// \[model\] Releases have no name but a unique (Version, ProjectId): two servers that both
+/// released "1.0" of project "Web" hold the same release, which must be matched rather than
+/// break the unique key. The match key: the version (case-insensitive, as SQL Server's default
+/// collation compares) and the project's id in the target.
+pub fn release_key(version: &str, project_id: &str) -> String {
+    format!("{}\u{1f}{project_id}", version.to_lowercase())
+}
+
+/// The target's match keys of `table`: (`Id`, key).
+fn target_keys(sink: &mut dyn Sink, table: Table) -> Result<Vec<(String, String)>> {
+    if let Some(col) = match_column(table) {
+        return Ok(sink
+            .names(table, col)?
+            .into_iter()
+            .map(|(id, n)| (id, n.to_lowercase()))
+            .collect());
+    }
+    // Release: the two key columns, joined by id.
+    let projects: HashMap<String, String> = sink.names(table, "ProjectId")?.into_iter().collect();
+    Ok(sink
+        .names(table, "Version")?
+        .into_iter()
+        .filter_map(|(id, v)| {
+            let key = release_key(&v, projects.get(&id)?);
+            Some((id, key))
+        })
+        .collect())
+}
+
 /// \[model\] The id the license singleton is written under (collections.rs), which merging
 /// imports only into a target without one.
 const LICENSE_ROW: &str = "License";
@@ -99,8 +128,8 @@ pub struct MergeReport {
     pub mode: String,
     /// Per table: rows inserted, replaced, merged, and left as the target had them.
     pub tables: BTreeMap<String, MergeCounts>,
-    /// Backup documents matched to a target row of the same name with another id
-    /// (`backup id -> target id`), first few.
+    /// Backup documents matched to a target row of the same name (releases: the same version
+    /// of the same project) with another id (`backup id -> target id`), first few.
     pub matched_by_name: Vec<String>,
     /// How many documents were matched by name to a different id.
     pub matched_by_name_count: u64,
@@ -137,16 +166,14 @@ pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, M
         .to_owned(),
         ..MergeReport::default()
     };
+    // In table order: projects are matched before the releases whose key names them.
     let mut tables: Vec<&Table> = index.named.keys().collect();
     tables.sort();
     for &table in tables {
-        let Some(col) = match_column(table) else {
-            continue;
-        };
-        let target = sink.names(table, col)?;
-        let by_name: HashMap<String, &str> = target
+        let target = target_keys(sink, table)?;
+        let by_key: HashMap<&str, &str> = target
             .iter()
-            .map(|(id, name)| (name.to_lowercase(), id.as_str()))
+            .map(|(id, key)| (key.as_str(), id.as_str()))
             .collect();
         let taken: std::collections::HashSet<&str> =
             target.iter().map(|(id, _)| id.as_str()).collect();
@@ -167,7 +194,14 @@ pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, M
         // Deterministic new ids whatever the dump order.
         backup.sort_by_key(|(id, _)| (collections::numbered(id).map(|(_, n)| n), id.clone()));
         for (id, name) in backup {
-            let to = match by_name.get(&name.to_lowercase()) {
+            let key = match name.split_once('\u{1f}') {
+                // A release: its project may have been matched to another id.
+                Some((version, project)) => {
+                    format!("{version}\u{1f}{}", ids.map(project.to_owned()))
+                }
+                None => name.to_lowercase(),
+            };
+            let to = match by_key.get(key.as_str()) {
                 Some(t) => (*t).to_owned(),
                 None if !taken.contains(id.as_str()) => continue,
                 None => {

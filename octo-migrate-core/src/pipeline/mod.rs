@@ -212,6 +212,7 @@ fn run(
 
     // Pass 1: the index.
     let mut index = Index::new(opts.maxage);
+    index.merge_keys = opts.merge.is_some() && sink.is_some();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()

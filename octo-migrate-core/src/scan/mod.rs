@@ -139,6 +139,9 @@ pub struct Index {
     /// `(3.x id, name)` of the documents of tables matched by name when merging
     /// ([`crate::merge::match_column`]): configuration, so a few per project at most.
     pub named: HashMap<crate::sink::Table, Vec<(String, String)>>,
+    /// Also keep each release's merge key ([`crate::merge::release_key`]) in `named`: set
+    /// before pass 1 when merging, as releases are history and can be many.
+    pub merge_keys: bool,
     /// `Raven/Hilo/<collection>` maxima by lowercased collection name.
     pub hilo: HashMap<String, u64>,
     /// Documents seen (system documents included).
@@ -287,6 +290,12 @@ impl Index {
                 if let Some(name) = d.body.get(col).and_then(Value::as_str) {
                     let names = self.named.entry(table).or_default();
                     names.push((id.clone(), name.to_owned()));
+                }
+            } else if self.merge_keys && table == crate::sink::Table::Release {
+                let get = |k: &str| d.body.get(k).and_then(Value::as_str);
+                if let (Some(v), Some(p)) = (get("Version"), get("ProjectId")) {
+                    let key = crate::merge::release_key(v, &rewrite_id(p));
+                    self.named.entry(table).or_default().push((id.clone(), key));
                 }
             }
         }
