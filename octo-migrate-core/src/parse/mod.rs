@@ -524,14 +524,28 @@ impl<R: BufRead> Scanner<R> {
                 } else if in_str {
                     if esc {
                         esc = false;
-                    } else if c == b'\\' {
-                        esc = true;
-                    } else if c == b'"' {
-                        in_str = false;
-                        if depth == 0 {
-                            i += 1;
-                            done = true;
-                            break;
+                    } else {
+                        // Strings are most of the bytes: jump to the next quote or backslash
+                        // (memchr searches many bytes at a time; this loop is the reader
+                        // thread's, which every other stage waits on).
+                        match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                            None => {
+                                i = buf.len();
+                                continue;
+                            }
+                            Some(k) => {
+                                i += k;
+                                if buf[i] == b'\\' {
+                                    esc = true;
+                                } else {
+                                    in_str = false;
+                                    if depth == 0 {
+                                        i += 1;
+                                        done = true;
+                                        break;
+                                    }
+                                }
+                            }
                         }
                     }
                 } else {
