@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tiberius::{
     error::Error as TdsError, AuthMethod, Client, ColumnData, Config, EncryptionLevel, FromSql,
-    IntoSql, Query, SqlBulkCopyOption, TokenRow,
+    IntoSql, Query, TokenRow,
 };
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
@@ -239,9 +239,10 @@ impl MssqlSink {
         let what = format!("bulk loading {} rows into {}", p.rows.len(), def.table);
         let result = self.with_client(&what, async |c| {
             let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-            // KeepNulls: a NULL stays NULL (no column defaults). TableLock: one lock instead of
-            // one per row; nobody else should be writing Octopus tables during a migration.
-            let opts = SqlBulkCopyOption::KeepNulls | SqlBulkCopyOption::TableLock;
+            // No WITH options: TABLOCK and KEEP_NULLS are not understood by every
+            // SQL Server-compatible TDS server, and neither is needed here (the 3.x tables
+            // have no column defaults for KEEP_NULLS to protect; the lock is only a speed-up).
+            let opts = tiberius::SqlBulkCopyOptions::empty();
             let mut req = c.bulk_insert_with_options(&table, &cols, opts, &[]).await?;
             for values in p.rows {
                 let mut row = TokenRow::with_capacity(values.len());
