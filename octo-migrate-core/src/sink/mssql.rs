@@ -802,7 +802,9 @@ pub(crate) struct DbColumn {
     pub data_type: String,
     /// `CHARACTER_MAXIMUM_LENGTH`: -1 for `max`, `None` for non-character types.
     pub max_length: Option<i32>,
-    pub identity: bool,
+    /// `COLUMNPROPERTY(..., 'IsIdentity')`; `None` when the server does not say (some
+    /// SQL Server-compatible servers answer NULL), which the check does not hold against it.
+    pub identity: Option<bool>,
 }
 
 impl DbColumn {
@@ -820,7 +822,10 @@ impl DbColumn {
             Some(ColumnData::I16(v)) => v.map(i32::from),
             _ => None,
         };
-        let identity = matches!(it.next(), Some(ColumnData::I32(Some(1))));
+        let identity = match it.next() {
+            Some(ColumnData::I32(Some(v))) => Some(v == 1),
+            _ => None,
+        };
         Some(DbColumn {
             table,
             column,
@@ -918,7 +923,7 @@ fn type_mismatch(ours: SqlType, d: &DbColumn) -> Option<String> {
         SqlType::Bit => dt == "bit",
         SqlType::DateTimeOffset => dt == "datetimeoffset",
         SqlType::UniqueIdentifier => dt == "uniqueidentifier",
-        SqlType::Identity => dt == "int" && d.identity,
+        SqlType::Identity => dt == "int" && d.identity != Some(false),
     };
     (!ok).then(|| format!("is {have}, needs {want}"))
 }
@@ -1152,7 +1157,7 @@ mod tests {
                     column: c.name.into(),
                     data_type: dt.into(),
                     max_length: len,
-                    identity: c.ty == SqlType::Identity,
+                    identity: Some(c.ty == SqlType::Identity),
                 });
             }
         }
@@ -1169,6 +1174,13 @@ mod tests {
     #[test]
     fn schema_check_all_present_absent_and_every_problem_listed() {
         assert_eq!(compare_schema(&full_schema()), SchemaState::Complete);
+        // A server that does not say whether a column is an identity is taken at its word
+        // for the type; only a definite "not identity" is a problem.
+        let mut unsure = full_schema();
+        for c in &mut unsure {
+            c.identity = None;
+        }
+        assert_eq!(compare_schema(&unsure), SchemaState::Complete);
         assert_eq!(compare_schema(&[]), SchemaState::Absent);
         // Unrelated tables do not count as ours.
         let other = DbColumn {
@@ -1176,7 +1188,7 @@ mod tests {
             column: "Id".into(),
             data_type: "int".into(),
             max_length: None,
-            identity: false,
+            identity: Some(false),
         };
         assert_eq!(compare_schema(&[other]), SchemaState::Absent);
 
@@ -1196,7 +1208,7 @@ mod tests {
                 ("Project", "IsDisabled") => c.data_type = "int".into(),
                 ("Feed", "Name") => c.max_length = Some(-1),
                 ("Feed", "FeedUri") => c.max_length = Some(4000),
-                ("EventRelatedDocument", "Id") => c.identity = false,
+                ("EventRelatedDocument", "Id") => c.identity = Some(false),
                 _ => {}
             }
         }
