@@ -71,11 +71,6 @@ pub struct IdMap {
 }
 
 impl IdMap {
-    /// Whether no id changes.
-    pub fn is_empty(&self) -> bool {
-        self.forward.is_empty()
-    }
-
     fn insert(&mut self, from: String, to: String) {
         self.reverse.insert(to.clone(), from.clone());
         self.forward.insert(from, to);

@@ -247,10 +247,6 @@ impl Index {
         }
     }
 
-    /// Every server task: (`id_hash` of its id, what pass 1 kept of it).
-    pub fn tasks(&self) -> impl Iterator<Item = &(u64, TaskInfo)> {
-        self.tasks.iter()
-    }
     /// Whether the backup has an attachment with this key (any case).
     pub fn has_attachment(&self, key: &str) -> bool {
         self.attachments.contains(&id_hash(key))
