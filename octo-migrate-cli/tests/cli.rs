@@ -440,6 +440,33 @@ fn maxage_with_as_of_filters_history() {
         table_count(&db, "Event") as u64,
         events["migrated"].as_u64().unwrap()
     );
+    // Logs are converted on their own thread from pass 1's prediction: exactly the migrated
+    // tasks' logs are placed, none of a filtered task.
+    let tasks = &report["collections"]["ServerTasks"];
+    assert!(tasks["filtered_by_maxage"].as_u64().unwrap() > 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let migrated: std::collections::HashSet<String> = conn
+        .prepare("SELECT lower(Id) FROM ServerTask")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let logs: Vec<String> = std::fs::read_dir(dir.path().join("TaskLogs"))
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.trim_end_matches(".txt").to_owned()
+        })
+        .collect();
+    assert!(!logs.is_empty());
+    for l in &logs {
+        assert!(
+            migrated.contains(l),
+            "log {l} of a task that was not migrated"
+        );
+    }
+    assert_eq!(report["task_logs"], logs.len() as u64);
     migrate(dir.path())
         .args([
             "--master-key-file",
