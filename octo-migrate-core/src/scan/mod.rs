@@ -4,7 +4,7 @@
 //! It holds a few dozen bytes per document, never a document itself.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
@@ -181,7 +181,15 @@ fn prefix_range(starts: &[u32], h: u64) -> std::ops::Range<usize> {
 pub fn id_hash(id: &str) -> u64 {
     // SipHash with fixed keys: deterministic across runs, no id strings kept in memory.
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    rewrite_id(id).hash(&mut h);
+    match collections::numbered_canonical(id) {
+        // Numbered ids (nearly all of them) are hashed in pieces, without building the string.
+        Some((name, digits)) => {
+            h.write(name.as_bytes());
+            h.write_u8(b'-');
+            h.write(digits.as_bytes());
+        }
+        None => h.write(rewrite_id(id).as_bytes()),
+    }
     h.finish()
 }
 
