@@ -43,6 +43,9 @@ impl std::fmt::Debug for MigrateOptions {
 const BATCH: usize = 256;
 /// Batches between reader and workers: bounds memory whatever the backup's size.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// Batches being transformed (or waiting to be written) while the writer writes: the
+/// transform of what comes next overlaps the writes of what came before.
+const TRANSFORMS_IN_FLIGHT: u64 = 2;
 
 /// What one worker made of its share of a batch.
 #[derive(Default)]
@@ -312,39 +315,38 @@ fn run(
                 }
             };
             // Reader thread -> bounded channel of batches -> parse and transform on the pool ->
-            // this thread writes, in document order.
+            // this thread writes, in document order. The pool transforms the next batches
+            // while this thread writes the previous one (at most TRANSFORMS_IN_FLIGHT ahead).
             let total = index.bytes;
             let mut items = 0u64;
-            // Pass 2 reports from the consumer, which knows the per-collection counts.
-            stream_dump(&mut *b, &loc, &|_, _| {}, &mut |batch| {
-                items += batch.len() as u64;
-                let at = batch.last().map(|r| r.pos.offset).unwrap_or(0);
-                // Each worker parses and transforms one contiguous chunk of the batch, so
-                // outputs merge once per chunk, in document order.
-                let chunk = batch.len().div_ceil(pool.current_num_threads()).max(1);
-                let outputs: Vec<Chunk> = pool.install(|| {
-                    use rayon::prelude::*;
-                    batch
-                        .into_par_iter()
-                        .chunks(chunk)
-                        .map(|raws| {
-                            let mut c = Chunk::default();
-                            for raw in raws {
-                                match raw.parse() {
-                                    Ok(Item::Doc(doc)) => {
-                                        transform::transform(doc, &ctx, &mut c.out);
-                                    }
-                                    Ok(Item::Attachment(a)) => c.attachments.push(a),
-                                    Err(e) => {
-                                        c.fatal = Some(e);
-                                        break;
-                                    }
+            // Parse and transform one batch: each worker takes one contiguous chunk, so outputs
+            // merge once per chunk, in document order.
+            let transform_batch = |batch: Vec<RawItem>| -> Vec<Chunk> {
+                use rayon::prelude::*;
+                let chunk = batch.len().div_ceil(rayon::current_num_threads()).max(1);
+                batch
+                    .into_par_iter()
+                    .chunks(chunk)
+                    .map(|raws| {
+                        let mut c = Chunk::default();
+                        for raw in raws {
+                            match raw.parse() {
+                                Ok(Item::Doc(doc)) => {
+                                    transform::transform(doc, &ctx, &mut c.out);
+                                }
+                                Ok(Item::Attachment(a)) => c.attachments.push(a),
+                                Err(e) => {
+                                    c.fatal = Some(e);
+                                    break;
                                 }
                             }
-                            c
-                        })
-                        .collect()
-                });
+                        }
+                        c
+                    })
+                    .collect()
+            };
+            // Write one transformed batch (this thread only: it owns the target).
+            let mut absorb = |outputs: Vec<Chunk>, at: u64, items: u64| -> Result<()> {
                 let mut step: Result<()> = Ok(());
                 for c in &outputs {
                     for a in &c.attachments {
@@ -391,6 +393,71 @@ fn run(
                     });
                 }
                 Ok(())
+            };
+            pool.in_place_scope(|scope| -> Result<()> {
+                let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Vec<Chunk>)>();
+                // Batches handed to the pool, and the next one to write; finished batches wait
+                // here until their turn.
+                let (mut sent, mut written) = (0u64, 0u64);
+                let mut ready = std::collections::BTreeMap::new();
+                let mut marks = std::collections::VecDeque::new();
+                let mut write_ready = |until_in_flight: u64,
+                                       ready: &mut std::collections::BTreeMap<u64, Vec<Chunk>>,
+                                       marks: &mut std::collections::VecDeque<(u64, u64)>,
+                                       sent: u64,
+                                       written: &mut u64|
+                 -> Result<()> {
+                    while sent - *written > until_in_flight {
+                        let outputs = match ready.remove(written) {
+                            Some(o) => o,
+                            None => {
+                                let (seq, o) = done_rx
+                                    .recv()
+                                    .expect("every transform job answers before the scope ends");
+                                ready.insert(seq, o);
+                                continue;
+                            }
+                        };
+                        let (at, n) = marks.pop_front().unwrap_or_default();
+                        *written += 1;
+                        absorb(outputs, at, n)?;
+                    }
+                    Ok(())
+                };
+                stream_dump(&mut *b, &loc, &|_, _| {}, &mut |batch| {
+                    items += batch.len() as u64;
+                    marks.push_back((batch.last().map(|r| r.pos.offset).unwrap_or(0), items));
+                    let (tx, seq, transform_batch) = (done_tx.clone(), sent, &transform_batch);
+                    let at = loc.clone();
+                    scope.spawn(move |_| {
+                        // Every job answers, even one that panics (a bug), so the writer never
+                        // waits for ever; the receiver is gone only when writing failed.
+                        let outputs =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                transform_batch(batch)
+                            }))
+                            .unwrap_or_else(|_| {
+                                vec![Chunk {
+                                    fatal: Some(Error::corrupt(
+                                        at,
+                                        "the transform failed unexpectedly on a document of this \
+                                     part of the dump (a bug in octo-migrate: please report it)",
+                                    )),
+                                    ..Chunk::default()
+                                }]
+                            });
+                        let _ = tx.send((seq, outputs));
+                    });
+                    sent += 1;
+                    write_ready(
+                        TRANSFORMS_IN_FLIGHT,
+                        &mut ready,
+                        &mut marks,
+                        sent,
+                        &mut written,
+                    )
+                })?;
+                write_ready(0, &mut ready, &mut marks, sent, &mut written)
             })?;
             // KeyAllocation: above every migrated id number and every HiLo maximum.
             for (table, max) in &out.max_ids {
