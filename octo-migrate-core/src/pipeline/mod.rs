@@ -291,15 +291,17 @@ fn run(
             scope.spawn(move || -> Result<(Report, Vec<u32>)> {
                 // The tasks pass 2 will migrate: all, or those `--maxage` keeps.
                 let pick = |task: &str| {
-                    let t = index.task(id_hash(task))?;
+                    let h = id_hash(task);
+                    let t = index.task(h)?;
+                    let queue = t.queue_time();
                     let keep = index.history.keep_fields(
                         "ServerTasks",
                         collections::Kind::History,
-                        id_hash(task),
-                        t.queue_time(),
+                        h,
+                        queue,
                         false,
                     );
-                    keep.then_some(t.queue_time())
+                    keep.then_some(queue)
                 };
                 let done = convert_logs(&mut lb, &pick, staging, &mut r, cancel)?;
                 Ok((r, done))
