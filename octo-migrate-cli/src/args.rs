@@ -77,7 +77,7 @@ pub struct MigrateArgs {
     /// Read, decrypt, transform and check everything; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores); 1 keeps the whole migration on one core.
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
     /// Only convert task logs, for tasks already in the target.

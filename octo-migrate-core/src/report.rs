@@ -122,6 +122,21 @@ pub struct UnknownEntry {
     pub size: u64,
 }
 
+/// What one thread of pass 2 did: where the time went. The transform workers' documents add
+/// up to the documents read; the writer's rows to the rows in `tables`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WorkerStats {
+    /// `reader` (decrypt, inflate, cut into documents), `transform N` (parse and map),
+    /// `writer` (the target's inserts), `task logs` (inflate and convert activity logs).
+    pub worker: String,
+    /// Documents and attachments (reader, transform), rows (writer) or task logs.
+    pub items: u64,
+    /// Bytes of dump read or parsed (reader, transform); 0 for the others.
+    pub bytes: u64,
+    /// Seconds spent working, not waiting for the other threads.
+    pub busy_seconds: f64,
+}
+
 /// The report of a migration (also of a failed or dry one).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -174,6 +189,10 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Other warnings, in words.
     pub warnings: Vec<String>,
+    /// Wall-clock seconds of pass 1 (reading the dump for the index).
+    pub index_seconds: f64,
+    /// Pass 2 per thread (one `transform` row per worker of the pool).
+    pub workers: Vec<WorkerStats>,
     /// Bytes of decrypted, decompressed dump read (per pass).
     pub dump_bytes: u64,
     /// Size of the backup file.
@@ -250,6 +269,24 @@ impl fmt::Display for Report {
             self.elapsed_seconds,
             rate
         )?;
+        if !self.workers.is_empty() {
+            writeln!(f, "pass 1 (index): {:.2} s", self.index_seconds)?;
+            writeln!(
+                f,
+                "{:<28} {:>10} {:>10} {:>10}",
+                "pass 2 thread", "items", "MiB", "busy s"
+            )?;
+            for w in &self.workers {
+                writeln!(
+                    f,
+                    "{:<28} {:>10} {:>10.1} {:>10.2}",
+                    w.worker,
+                    w.items,
+                    w.bytes as f64 / (1024.0 * 1024.0),
+                    w.busy_seconds
+                )?;
+            }
+        }
         for (field, d) in &self.dangling_references {
             writeln!(
                 f,

@@ -481,3 +481,64 @@ fn preflight_reports_every_problem_together() {
     assert_eq!(r.problems.len(), 4);
     assert_eq!(r.collections["Machines"].failed, 1);
 }
+
+/// The same migration with `threads` workers, into its own folder.
+fn run_threads(r: &Run, threads: usize, name: &str) -> (PathBuf, Report) {
+    let root = r.root.join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    let db = root.join("octopus3.db");
+    let mut sink = SqliteSink::new(&db);
+    let opts = MigrateOptions {
+        files_dir: Some(root.clone()),
+        skip_unsupported_steps: true,
+        threads,
+        ..MigrateOptions::default()
+    };
+    let report = migrate(&r.backup, &r.key, Some(&mut sink), &opts).unwrap();
+    (root, report)
+}
+
+#[test]
+fn one_worker_and_two_give_the_same_rows_and_files_and_the_worker_counts_add_up() {
+    let r = sample(SampleOptions::new(3, 21));
+    let (one_root, one) = run_threads(&r, 1, "one");
+    let (two_root, two) = run_threads(&r, 2, "two");
+    let (a, b) = (
+        dump_tables(&one_root.join("octopus3.db"), &r.key),
+        dump_tables(&two_root.join("octopus3.db"), &r.key),
+    );
+    assert_eq!(a, b);
+    let files = |root: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        files_under(&root.join("TaskLogs"))
+            .into_iter()
+            .map(|p| {
+                (
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (fa, fb) = (files(&one_root), files(&two_root));
+    assert_eq!(fa.len() as u64, r.summary.activity_logs);
+    assert_eq!(fa, fb);
+    assert_eq!(one.task_logs, two.task_logs);
+
+    for (report, workers) in [(&one, 1), (&two, 2)] {
+        let w = &report.workers;
+        let names: Vec<&str> = w.iter().map(|w| w.worker.as_str()).collect();
+        let mut expected = vec!["reader".to_owned()];
+        expected.extend((1..=workers).map(|i| format!("transform {i}")));
+        expected.extend(["writer".to_owned(), "task logs".to_owned()]);
+        assert_eq!(names, expected);
+        let transforms = &w[1..=workers];
+        // Every document and attachment the reader cut out was transformed by one worker.
+        assert_eq!(transforms.iter().map(|t| t.items).sum::<u64>(), w[0].items);
+        assert!(transforms.iter().map(|t| t.bytes).sum::<u64>() > 0);
+        assert!(w[0].items >= report.totals().read);
+        assert_eq!(w[workers + 1].items, report.tables.values().sum::<u64>());
+        assert_eq!(w[workers + 2].items, report.task_logs);
+    }
+    // Two workers share the documents (a scale-3 sample has many batches).
+    assert!(two.workers[1].items > 0 && two.workers[2].items > 0);
+}

@@ -8,7 +8,7 @@ pub mod files;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::backup::{Backup, EntryKind};
 use crate::collections::{self, rewrite_id};
@@ -53,6 +53,11 @@ struct Chunk {
     out: Output,
     attachments: Vec<crate::parse::Attachment>,
     fatal: Option<Error>,
+    /// The pool thread that made it, with its documents, bytes and time, for the report.
+    worker: usize,
+    items: u64,
+    bytes: u64,
+    busy: Duration,
 }
 
 /// Where a migration is: handed to [`ProgressSink::report`] after every batch. The library
@@ -92,7 +97,8 @@ pub struct MigrateOptions {
     pub nologs: bool,
     /// `--maxage`: leave out history older than this, unless the current state needs it.
     pub maxage: Option<crate::filter::Cutoff>,
-    /// Worker threads for the transform; 0 means one per core.
+    /// Worker threads for the transform; 0 means one per core. With 1 nothing runs beside the
+    /// migrating thread (no reader or task-log thread either): the migration uses one core.
     pub threads: usize,
     /// Only convert task logs, for the tasks already in the target (which therefore holds data
     /// and is not refused for it); no row is written.
@@ -214,12 +220,16 @@ fn run(
     let loc = b.loc(Some(&b.dump_entry_name()));
 
     // Pass 1: the index.
+    let pass1 = Instant::now();
     let mut index = Index::new(opts.maxage);
     index.merge_keys = opts.merge.is_some() && sink.is_some();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
         .map_err(|e| Error::usage(format!("cannot start {} worker threads: {e}", opts.threads)))?;
+    // One worker: no reader, task-log or transform thread beside this one either, so that
+    // `--threads 1` uses one core (and a one-core machine is not oversubscribed).
+    let sequential = pool.current_num_threads() == 1;
     {
         let tell = |bytes: u64, items: u64| {
             if let Some(p) = &opts.progress {
@@ -232,7 +242,7 @@ fn run(
                 });
             }
         };
-        let summary = stream_dump(&mut *b, &loc, &tell, &mut |batch| {
+        let (summary, _) = stream_dump(&mut *b, &loc, sequential, &tell, &mut |batch| {
             let parsed: Vec<Result<Item>> = pool.install(|| {
                 use rayon::prelude::*;
                 batch
@@ -251,6 +261,7 @@ fn run(
         return Err(locate_duplicate(b, &loc, &dups));
     }
     report.dump_bytes = index.bytes;
+    report.index_seconds = pass1.elapsed().as_secs_f64();
     index.history.decide();
 
     // Merging: match the backup's named documents to the target's before any row is made.
@@ -280,15 +291,20 @@ fn run(
     // Archive indexes of the logs of migrated tasks: 4 bytes a task, whatever the backup.
     let mut migrated_logs: Vec<u32> = Vec::new();
     let catalog = b.handle();
+    // Per-thread statistics of pass 2: the reader, each transform worker, the writer.
+    let mut reader_stats = crate::report::WorkerStats::default();
+    let mut transform_stats: Vec<crate::report::WorkerStats> = Vec::new();
+    let mut writer_busy = Duration::ZERO;
     let (pass2, logs) = std::thread::scope(|scope| {
-        let logs = (!opts.nologs).then(|| {
+        let logs = (!opts.nologs && !sequential).then(|| {
             let (index, cancel) = (&index, &cancel);
             let mut lb = b.handle();
             let mut r = Report {
                 backup: report.backup.clone(),
                 ..Report::default()
             };
-            scope.spawn(move || -> Result<(Report, Vec<u32>)> {
+            scope.spawn(move || -> Result<(Report, Vec<u32>, Duration)> {
+                let started = Instant::now();
                 // The tasks pass 2 will migrate: all, or those `--maxage` keeps.
                 let pick = |task: &str| {
                     let h = id_hash(task);
@@ -304,7 +320,7 @@ fn run(
                     keep.then_some(queue)
                 };
                 let done = convert_logs(&mut lb, &pick, staging, &mut r, cancel)?;
-                Ok((r, done))
+                Ok((r, done, started.elapsed()))
             })
         });
         let pass2 = (|| -> Result<()> {
@@ -330,8 +346,14 @@ fn run(
                     .into_par_iter()
                     .chunks(chunk)
                     .map(|raws| {
-                        let mut c = Chunk::default();
+                        let started = Instant::now();
+                        let mut c = Chunk {
+                            worker: rayon::current_thread_index().unwrap_or(0),
+                            ..Chunk::default()
+                        };
                         for raw in raws {
+                            c.items += 1;
+                            c.bytes += raw.bytes.len() as u64;
                             match raw.parse() {
                                 Ok(Item::Doc(doc)) => {
                                     transform::transform(doc, &ctx, &mut c.out);
@@ -343,14 +365,23 @@ fn run(
                                 }
                             }
                         }
+                        c.busy = started.elapsed();
                         c
                     })
                     .collect()
             };
             // Write one transformed batch (this thread only: it owns the target).
             let mut absorb = |outputs: Vec<Chunk>, at: u64, items: u64| -> Result<()> {
+                let started = Instant::now();
                 let mut step: Result<()> = Ok(());
                 for c in &outputs {
+                    if transform_stats.len() <= c.worker {
+                        transform_stats.resize_with(c.worker + 1, Default::default);
+                    }
+                    let w = &mut transform_stats[c.worker];
+                    w.items += c.items;
+                    w.bytes += c.bytes;
+                    w.busy_seconds += c.busy.as_secs_f64();
                     for a in &c.attachments {
                         let lower = a.key.to_lowercase();
                         if let (Some(st), Some(art), true) = (
@@ -394,6 +425,7 @@ fn run(
                             .collect(),
                     });
                 }
+                writer_busy += started.elapsed();
                 Ok(())
             };
             pool.in_place_scope(|scope| -> Result<()> {
@@ -426,20 +458,21 @@ fn run(
                     }
                     Ok(())
                 };
-                stream_dump(&mut *b, &loc, &|_, _| {}, &mut |batch| {
-                    items += batch.len() as u64;
-                    marks.push_back((batch.last().map(|r| r.pos.offset).unwrap_or(0), items));
-                    let (tx, seq, transform_batch) = (done_tx.clone(), sent, &transform_batch);
-                    let at = loc.clone();
-                    scope.spawn(move |_| {
-                        // Every job answers, even one that panics (a bug), so the writer never
-                        // waits for ever; the receiver is gone only when writing failed.
-                        let outputs =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                transform_batch(batch)
-                            }))
-                            .unwrap_or_else(|_| {
-                                vec![Chunk {
+                let (summary, reader_busy) =
+                    stream_dump(&mut *b, &loc, sequential, &|_, _| {}, &mut |batch| {
+                        items += batch.len() as u64;
+                        marks.push_back((batch.last().map(|r| r.pos.offset).unwrap_or(0), items));
+                        let (tx, seq, transform_batch) = (done_tx.clone(), sent, &transform_batch);
+                        let at = loc.clone();
+                        let job = move || {
+                            // Every job answers, even one that panics (a bug), so the writer never
+                            // waits for ever; the receiver is gone only when writing failed.
+                            let outputs =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    transform_batch(batch)
+                                }))
+                                .unwrap_or_else(|_| {
+                                    vec![Chunk {
                                     fatal: Some(Error::corrupt(
                                         at,
                                         "the transform failed unexpectedly on a document of this \
@@ -447,18 +480,26 @@ fn run(
                                     )),
                                     ..Chunk::default()
                                 }]
-                            });
-                        let _ = tx.send((seq, outputs));
-                    });
-                    sent += 1;
-                    write_ready(
-                        TRANSFORMS_IN_FLIGHT,
-                        &mut ready,
-                        &mut marks,
-                        sent,
-                        &mut written,
-                    )
-                })?;
+                                });
+                            let _ = tx.send((seq, outputs));
+                        };
+                        // One worker: transform this batch now, then write it.
+                        let ahead = if sequential {
+                            pool.install(job);
+                            0
+                        } else {
+                            scope.spawn(move |_| job());
+                            TRANSFORMS_IN_FLIGHT
+                        };
+                        sent += 1;
+                        write_ready(ahead, &mut ready, &mut marks, sent, &mut written)
+                    })?;
+                reader_stats = crate::report::WorkerStats {
+                    worker: "reader".into(),
+                    items: summary.docs + summary.attachments,
+                    bytes: summary.bytes,
+                    busy_seconds: reader_busy.as_secs_f64(),
+                };
                 write_ready(0, &mut ready, &mut marks, sent, &mut written)
             })?;
             // KeyAllocation: above every migrated id number and every HiLo maximum.
@@ -493,9 +534,11 @@ fn run(
     });
     pass2?;
     let mut logged = Vec::new();
+    let mut log_busy = Duration::ZERO;
     if let Some(r) = logs {
-        let (r, done) = r?;
+        let (r, done, busy) = r?;
         logged = done;
+        log_busy = busy;
         report.task_logs += r.task_logs;
         report.task_log_lines += r.task_log_lines;
         report.unparsable_log_line_count += r.unparsable_log_line_count;
@@ -529,13 +572,29 @@ fn run(
         .iter()
         .map(|(t, n)| (t.name().to_owned(), *n))
         .collect();
+    report.workers.push(reader_stats);
+    // Pool threads that got no chunk (a small backup) are listed too, with zeros.
+    let pool_size = pool.current_num_threads().max(transform_stats.len());
+    transform_stats.resize_with(pool_size, Default::default);
+    for (i, mut w) in transform_stats.into_iter().enumerate() {
+        w.worker = format!("transform {}", i + 1);
+        report.workers.push(w);
+    }
+    report.workers.push(crate::report::WorkerStats {
+        worker: "writer".into(),
+        items: tables.values().sum(),
+        bytes: 0,
+        busy_seconds: writer_busy.as_secs_f64(),
+    });
     if !problems.is_empty() {
         report.problems = problems.clone();
         return Err(ErrorKind::Preflight(problems).into());
     }
 
-    // Task logs: the thread converted what pass 1 predicted; pass 2 has the final word.
+    // Task logs: the thread converted what pass 1 predicted; pass 2 has the final word (and,
+    // with one worker, converts them all here).
     if !opts.nologs {
+        let started = Instant::now();
         migrated_logs.sort_unstable();
         migrated_logs.dedup();
         for &i in &migrated_logs {
@@ -558,6 +617,12 @@ fn run(
                 }
             }
         }
+        report.workers.push(crate::report::WorkerStats {
+            worker: "task logs".into(),
+            items: report.task_logs,
+            bytes: 0,
+            busy_seconds: (log_busy + started.elapsed()).as_secs_f64(),
+        });
     }
 
     // Artifacts: each one's attachment to its final name.
@@ -709,23 +774,59 @@ fn only_logs(
 /// Reads the dump on a thread of its own, cut into raw items ([`split_export`]), and hands
 /// batches to `consume` on this thread through a bounded channel (the back-pressure that keeps
 /// memory flat). A `consume` error stops the reader; it is the error returned.
+///
+/// With `inline`, the reading happens on this thread between batches instead: `--threads 1`
+/// keeps the whole migration on one core at a time. Also returns the time the reading took,
+/// not counting waits for the consumer.
 fn stream_dump(
     b: &mut Backup,
     loc: &crate::error::Location,
+    inline: bool,
     progress: &dyn Fn(u64, u64),
     consume: &mut dyn FnMut(Vec<RawItem>) -> Result<()>,
-) -> Result<crate::parse::ExportSummary> {
+) -> Result<(crate::parse::ExportSummary, Duration)> {
+    let started = Instant::now();
+    if inline {
+        let dump = b.open_dump()?;
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut items = 0u64;
+        let mut consuming = Duration::ZERO;
+        let mut hand = |batch: Vec<RawItem>| -> Result<()> {
+            let t = Instant::now();
+            items += batch.len() as u64;
+            let at = batch.last().map(|r| r.pos.offset).unwrap_or(0);
+            consume(batch)?;
+            progress(at, items);
+            consuming += t.elapsed();
+            Ok(())
+        };
+        let summary = split_export(dump, loc.clone(), &mut |raw| {
+            batch.push(raw);
+            if batch.len() == BATCH {
+                hand(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            hand(batch)?;
+        }
+        return Ok((summary, started.elapsed().saturating_sub(consuming)));
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawItem>>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let reader_loc = loc.clone();
-        let reader = scope.spawn(move || -> Result<crate::parse::ExportSummary> {
+        let reader = scope.spawn(move || -> Result<(crate::parse::ExportSummary, Duration)> {
             let dump = b.open_dump()?;
             let mut batch = Vec::with_capacity(BATCH);
+            let mut waiting = Duration::ZERO;
             let summary = split_export(dump, reader_loc, &mut |raw| {
                 batch.push(raw);
                 if batch.len() == BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if tx.send(full).is_err() {
+                    let t = Instant::now();
+                    let sent = tx.send(full);
+                    waiting += t.elapsed();
+                    if sent.is_err() {
                         // The consumer stopped on an error of its own, which it reports.
                         return Err(Error::usage("stopped"));
                     }
@@ -735,7 +836,7 @@ fn stream_dump(
             if !batch.is_empty() {
                 let _ = tx.send(batch);
             }
-            Ok(summary)
+            Ok((summary, started.elapsed().saturating_sub(waiting)))
         });
         let mut result = Ok(());
         let mut items = 0u64;
