@@ -191,3 +191,64 @@ fn a_dump_with_a_byte_order_mark_reads_gzipped_or_plain() {
             .is_wrong_key());
     }
 }
+
+/// Every activity log's task id and content, in file order.
+fn all_logs(path: &Path, key: &MasterKey) -> octo_migrate_core::Result<Vec<(String, Vec<u8>)>> {
+    let mut b = Backup::open(path, key)?;
+    let mut out = Vec::new();
+    for t in b.log_task_ids() {
+        let (_, mut r) = b.open_activity_log(&t)?.expect("listed, so present");
+        let mut text = Vec::new();
+        r.read_to_end(&mut text).unwrap();
+        out.push((t, text));
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_backup_behind_a_stub_reads_the_same() {
+    // A self-extracting archive has bytes before the ZIP: every offset the archive states is
+    // then short by their length.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.octobak");
+    let key = sample::sample_key(4);
+    sample::write_sample_file(&path, &key, &SampleOptions::new(1, 4)).unwrap();
+    let stubbed = dir.path().join("stub.octobak");
+    let mut bytes = vec![0x4Du8; 4099];
+    bytes.extend(std::fs::read(&path).unwrap());
+    std::fs::write(&stubbed, bytes).unwrap();
+    assert_eq!(
+        read_all(&path, &key).unwrap(),
+        read_all(&stubbed, &key).unwrap()
+    );
+    let (a, b) = (
+        all_logs(&path, &key).unwrap(),
+        all_logs(&stubbed, &key).unwrap(),
+    );
+    assert!(a.len() > 10);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_local_header_naming_another_log_than_the_directory_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.octobak");
+    let key = sample::sample_key(6);
+    sample::write_sample_file(&path, &key, &SampleOptions::new(1, 6)).unwrap();
+    let logs = all_logs(&path, &key).unwrap();
+    let task = &logs[3].0;
+    // The name appears twice: in the local header, then in the directory. Change the first.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let needle = task.as_bytes();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .unwrap();
+    let last = at + needle.len() - 1;
+    bytes[last] = if bytes[last] == b'9' { b'8' } else { b'9' };
+    let bad = dir.path().join("bad.octobak");
+    std::fs::write(&bad, bytes).unwrap();
+    let e = all_logs(&bad, &key).unwrap_err();
+    assert!(e.is_corrupt_backup(), "{e}");
+    assert!(e.to_string().contains("names another entry"), "{e}");
+}

@@ -3,14 +3,16 @@
 //! Everything here is a stack of `io::Read` adapters over the file: the ZIP entry, then the
 //! MK-stream decryptor (or zip's own AES), then GZip when present. Nothing is read whole.
 
+mod directory;
 mod file;
 mod key_check;
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use directory::{LogTable, ZipView};
 use file::SharedFile;
 
 use flate2::bufread::MultiGzDecoder;
@@ -73,22 +75,25 @@ pub struct ActivityLogs {
 }
 
 /// What `Backup::open` learnt from the ZIP directory, shared by every handle of one backup.
-/// Kept small per entry: 12 bytes per activity log (a hash and an index), no name.
+/// Activity logs are not zip's entries but rows of a [`LogTable`]: about 40 bytes a log.
 #[derive(Debug, Default)]
 struct Catalog {
     entries: Vec<EntryInfo>,
     /// Archive index of the dump.
     dump: usize,
-    /// (`id_hash` of the task id, archive index), sorted: 12 bytes a log.
-    logs: Vec<(u64, u32)>,
-    log_summary: ActivityLogs,
+    logs: LogTable,
     info: BackupInfo,
 }
 
 /// An opened backup whose key has been checked.
 pub struct Backup {
     path: PathBuf,
-    archive: ZipArchive<SharedFile>,
+    /// Every entry but the activity logs (see `directory`).
+    archive: ZipArchive<ZipView>,
+    /// Reads activity logs from their local headers.
+    log_file: SharedFile,
+    /// The WinZip-AES password (the key in Base64), for the logs' streaming reader.
+    password: zeroize::Zeroizing<Vec<u8>>,
     key: MasterKey,
     catalog: Arc<Catalog>,
     file_size: u64,
@@ -99,7 +104,7 @@ impl std::fmt::Debug for Backup {
         f.debug_struct("Backup")
             .field("path", &self.path)
             .field("entries", &self.catalog.entries.len())
-            .field("activity_logs", &self.catalog.log_summary)
+            .field("activity_logs", &self.activity_logs())
             .field("info", &self.catalog.info)
             .finish_non_exhaustive()
     }
@@ -121,7 +126,7 @@ impl Backup {
             path: path.clone(),
             source,
         })?;
-        let archive = ZipArchive::new(shared).map_err(|e| {
+        let not_zip = |e: &dyn std::fmt::Display| {
             Error::corrupt(
                 Location {
                     file: Some(path.clone()),
@@ -129,11 +134,15 @@ impl Backup {
                 },
                 format!("not a readable ZIP archive: {e}"),
             )
-        })?;
+        };
+        let dir = directory::scan(&shared, file_size, &|name| {
+            log_task_id(&layout::normalize_entry_name(name)).map(str::to_owned)
+        })
+        .map_err(|e| not_zip(&e))?;
+        let view = ZipView::new(shared.clone(), dir.cd_start, dir.small);
+        let archive = ZipArchive::new(view).map_err(|e| not_zip(&e))?;
         let mut entries = Vec::new();
         let mut dump = None;
-        let mut logs = Vec::new();
-        let mut log_summary = ActivityLogs::default();
         for i in 0..archive.len() {
             let e = archive.by_index_data(i).map_err(|e| {
                 Error::corrupt(
@@ -155,11 +164,6 @@ impl Backup {
                 EntryKind::MasterKeyCheck
             } else if norm == layout::BACKUP_JSON_ENTRY {
                 EntryKind::BackupJson
-            } else if let Some(task) = log_task_id(&norm) {
-                logs.push((crate::scan::id_hash(task), i as u32));
-                log_summary.count += 1;
-                log_summary.bytes += e.size();
-                continue;
             } else {
                 EntryKind::Unknown
             };
@@ -181,18 +185,17 @@ impl Backup {
                 "there is no RavenDB/Raven.dump entry: this is not an Octopus 2.6 backup",
             )
         })?;
-        logs.sort_unstable();
-        logs.shrink_to_fit();
-        // `entries` skips directories and logs, so they keep their archive indexes.
+        // `entries` skips directories, so they keep their archive indexes.
         let mut backup = Backup {
             path,
             archive,
+            log_file: shared,
+            password: zeroize::Zeroizing::new(key.expose_base64().as_bytes().to_vec()),
             key: key.clone(),
             catalog: Arc::new(Catalog {
                 dump: entries[dump_pos].index,
                 entries,
-                logs,
-                log_summary,
+                logs: dir.logs,
                 info: BackupInfo::default(),
             }),
             file_size,
@@ -211,6 +214,8 @@ impl Backup {
         Backup {
             path: self.path.clone(),
             archive: self.archive.clone(),
+            log_file: self.log_file.clone(),
+            password: self.password.clone(),
             key: self.key.clone(),
             catalog: Arc::clone(&self.catalog),
             file_size: self.file_size,
@@ -219,29 +224,31 @@ impl Backup {
 
     /// The activity logs, in summary.
     pub fn activity_logs(&self) -> ActivityLogs {
-        self.catalog.log_summary
+        ActivityLogs {
+            count: self.catalog.logs.len() as u64,
+            bytes: self.catalog.logs.bytes,
+        }
     }
 
-    /// Archive indexes of the activity logs, in file order (reading them in this order is
-    /// sequential on disk).
+    /// Numbers of the activity logs, in file order (reading them in this order is sequential
+    /// on disk).
     pub(crate) fn log_indexes(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.catalog.logs.iter().map(|(_, i)| *i).collect();
-        v.sort_unstable();
+        let offsets = &self.catalog.logs.offsets;
+        let mut v: Vec<u32> = (0..offsets.len() as u32).collect();
+        v.sort_unstable_by_key(|&i| offsets[i as usize]);
         v
     }
 
-    /// The archive index of the activity log of the task whose [`crate::scan::id_hash`] is
-    /// `h`.
+    /// The number of the activity log of the task whose [`crate::scan::id_hash`] is `h`.
     pub(crate) fn log_index_by_hash(&self, h: u64) -> Option<u32> {
-        let logs = &self.catalog.logs;
+        let logs = &self.catalog.logs.by_hash;
         let at = logs.partition_point(|(k, _)| *k < h);
         logs.get(at).filter(|(k, _)| *k == h).map(|(_, i)| *i)
     }
 
-    /// The task id (lowercase, as stored) of the activity log at archive index `index`.
+    /// The task id (lowercase, as stored) of activity log number `index`.
     pub(crate) fn log_task_at(&self, index: u32) -> Option<String> {
-        let name = self.entry_name(index as usize);
-        log_task_id(&layout::normalize_entry_name(&name)).map(str::to_owned)
+        self.catalog.logs.task(index).map(str::to_owned)
     }
 
     /// The task ids of every activity log (lowercase, as stored), in file order. Builds the
@@ -253,10 +260,64 @@ impl Backup {
             .collect()
     }
 
-    /// The activity log at archive index `index`, decrypted and decompressed.
+    /// Activity log number `index`, decrypted and decompressed, with its entry name. Read from
+    /// its local header with zip's streaming reader (zip has no directory record of it).
     pub(crate) fn open_log_at(&mut self, index: u32) -> Result<(String, EntryReader<'_>)> {
-        let name = self.entry_name(index as usize);
-        Ok((name, self.decoded(index as usize)?))
+        let logs = &self.catalog.logs;
+        let (Some(&offset), Some(task)) = (logs.offsets.get(index as usize), logs.task(index))
+        else {
+            return Err(Error::corrupt(
+                self.loc(None),
+                format!("no activity log #{index}"),
+            ));
+        };
+        let expected = format!(
+            "{}{task}{}",
+            layout::ACTIVITY_LOG_PREFIX,
+            layout::ACTIVITY_LOG_SUFFIX
+        );
+        let loc = self.loc(Some(&expected));
+        let mut opts = zip::ZipReadOptions::new().password(Some(&self.password));
+        if let Ok(at) = logs.described.binary_search_by_key(&index, |d| d.0) {
+            let (_, compressed, size, crc) = logs.described[at];
+            opts = opts
+                .override_compressed_size(compressed)
+                .override_uncompressed_size(size)
+                .override_crc(crc);
+        }
+        self.log_file
+            .seek(io::SeekFrom::Start(offset))
+            .map_err(|e| io_to_error(&loc, &e))?;
+        let file = zip::read::read_zipfile_from_stream_with_options(&mut self.log_file, opts)
+            .map_err(|e| zip_error(loc.clone(), e))?
+            .ok_or_else(|| {
+                Error::corrupt(
+                    loc.clone(),
+                    format!("no local header at byte {offset}, where the directory puts it"),
+                )
+            })?;
+        let name = String::from_utf8_lossy(file.name_raw()).into_owned();
+        if log_task_id(&layout::normalize_entry_name(&name)) != Some(task) {
+            return Err(Error::corrupt(
+                loc,
+                format!("the local header at byte {offset} names another entry: {name:?}"),
+            ));
+        }
+        let size = file.size();
+        let payload: Box<dyn Read + '_> = if file.encrypted() {
+            Box::new(file)
+        } else {
+            Box::new(MkStreamReader::new(file, &self.key))
+        };
+        let reader = decode(
+            payload,
+            size,
+            &Location {
+                entry: Some(name.clone()),
+                ..loc
+            },
+        )?;
+        Ok((name, reader))
     }
 
     /// The backup file.
@@ -325,29 +386,13 @@ impl Backup {
     fn decoded(&mut self, index: usize) -> Result<EntryReader<'_>> {
         let name = self.entry_name(index);
         let loc = self.loc(Some(&name));
-        // Buffers sized to the entry: thousands of small task logs must not each map and
-        // unmap 256 KiB buffers (that showed up as system time).
         let size = self
             .archive
             .by_index_data(index)
             .map(|e| e.size())
             .unwrap_or(0);
-        let cap = (size as usize).clamp(8 * 1024, 256 * 1024);
         let payload = self.payload(index)?;
-        let mut buf = BufReader::with_capacity(cap, payload);
-        let head = buf.fill_buf().map_err(|e| io_to_error(&loc, &e))?;
-        let gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-        let mut reader: EntryReader<'_> = if gz {
-            Box::new(BufReader::with_capacity(cap, MultiGzDecoder::new(buf)))
-        } else {
-            Box::new(buf)
-        };
-        // A UTF-8 byte-order mark (as .NET writers add) is not part of the JSON or the log.
-        let head = reader.fill_buf().map_err(|e| io_to_error(&loc, &e))?;
-        if head.starts_with(b"\xEF\xBB\xBF") {
-            reader.consume(3);
-        }
-        Ok(reader)
+        decode(payload, size, &loc)
     }
 
     /// The Smuggler export, decrypted and decompressed, as a byte stream.
@@ -454,6 +499,28 @@ impl Backup {
             server_instance: raw.server_instance,
         })
     }
+}
+
+/// `payload` (of `size` bytes) with GZip removed when its magic is present, and a UTF-8
+/// byte-order mark too.
+fn decode<'a>(payload: Box<dyn Read + 'a>, size: u64, loc: &Location) -> Result<EntryReader<'a>> {
+    // Buffers sized to the entry: thousands of small task logs must not each map and unmap
+    // 256 KiB buffers (that showed up as system time).
+    let cap = (size as usize).clamp(8 * 1024, 256 * 1024);
+    let mut buf = BufReader::with_capacity(cap, payload);
+    let head = buf.fill_buf().map_err(|e| io_to_error(loc, &e))?;
+    let gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    let mut reader: EntryReader<'_> = if gz {
+        Box::new(BufReader::with_capacity(cap, MultiGzDecoder::new(buf)))
+    } else {
+        Box::new(buf)
+    };
+    // A UTF-8 byte-order mark (as .NET writers add) is not part of the JSON or the log.
+    let head = reader.fill_buf().map_err(|e| io_to_error(loc, &e))?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    Ok(reader)
 }
 
 /// The task id of an activity-log entry name (normalized), if it is one.
