@@ -18,6 +18,8 @@ pub struct Staging {
     final_dir: PathBuf,
     dir: PathBuf,
     done: bool,
+    /// Whether `TaskLogs/` exists in the staging folder (saves a `stat` per task log).
+    log_dir_made: std::sync::atomic::AtomicBool,
 }
 
 fn files_err(path: &Path, source: io::Error) -> crate::error::Error {
@@ -60,6 +62,7 @@ impl Staging {
             final_dir: final_dir.to_path_buf(),
             dir,
             done: false,
+            log_dir_made: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -78,9 +81,11 @@ impl Staging {
 
     /// The staged path of `TaskLogs/<task id lowercased>.txt` (its folder created).
     pub fn task_log_path(&self, task_id: &str) -> Result<PathBuf> {
+        use std::sync::atomic::Ordering;
         let d = self.dir.join(layout::TASK_LOG_DIR);
-        if !d.is_dir() {
+        if !self.log_dir_made.load(Ordering::Relaxed) {
             fs::create_dir_all(&d).map_err(|e| files_err(&d, e))?;
+            self.log_dir_made.store(true, Ordering::Relaxed);
         }
         Ok(d.join(format!("{}.txt", safe_file_name(&task_id.to_lowercase()))))
     }
@@ -158,6 +163,16 @@ pub fn recover(final_dir: &Path) -> Result<()> {
 }
 
 fn move_tree(from: &Path, to: &Path) -> Result<()> {
+    // A first migration has no such folder yet: one rename moves it all (per-file renames of
+    // half a million task logs cost seconds).
+    if !to.exists() {
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| files_err(parent, e))?;
+        }
+        if fs::rename(from, to).is_ok() {
+            return Ok(());
+        }
+    }
     fs::create_dir_all(to).map_err(|e| files_err(to, e))?;
     for entry in fs::read_dir(from).map_err(|e| files_err(from, e))? {
         let entry = entry.map_err(|e| files_err(from, e))?;
