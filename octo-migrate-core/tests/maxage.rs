@@ -284,7 +284,7 @@ fn reorder(src: &Path, key: &MasterKey, dst: &Path, seed: u64) {
         &mut |item, _| {
             match item {
                 Item::Doc(d) => {
-                    let mut body = Json::Object(d.body);
+                    let mut body = Json::Object(d.body.into_map());
                     let mut meta = json!({"@id": d.id});
                     if let Some(c) = d.collection {
                         meta["Raven-Entity-Name"] = json!(c);

@@ -6,9 +6,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, FixedOffset};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::collections::{numbered, Kind};
+use crate::parse::Body;
 use crate::scan::id_hash;
 use crate::transform::values::parse_datetime;
 
@@ -44,7 +45,7 @@ pub fn age_field(collection: &str) -> Option<&'static str> {
         .map(|(_, f)| *f)
 }
 
-fn str_hash(body: &Map<String, Value>, k: &str) -> u64 {
+fn str_hash(body: &Body, k: &str) -> u64 {
     body.get(k)
         .and_then(Value::as_str)
         .map(id_hash)
@@ -85,7 +86,7 @@ impl HistoryIndex {
         }
     }
 
-    fn recent(&self, collection: &str, body: &Map<String, Value>) -> bool {
+    fn recent(&self, collection: &str, body: &Body) -> bool {
         let (Some(cut), Some(field)) = (self.cutoff, age_field(collection)) else {
             return true;
         };
@@ -97,7 +98,7 @@ impl HistoryIndex {
     }
 
     /// Pass 1: records one document of `collection`.
-    pub fn add(&mut self, collection: &str, id: &str, body: &Map<String, Value>) {
+    pub fn add(&mut self, collection: &str, id: &str, body: &Body) {
         if self.cutoff.is_none() {
             return;
         }
@@ -190,7 +191,7 @@ impl HistoryIndex {
     }
 
     /// Pass 2: whether a document survives `--maxage`. Configuration always does.
-    pub fn keep(&self, collection: &str, kind: Kind, id: &str, body: &Map<String, Value>) -> bool {
+    pub fn keep(&self, collection: &str, kind: Kind, id: &str, body: &Body) -> bool {
         if self.cutoff.is_none() {
             return true;
         }

@@ -8,7 +8,11 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+pub mod body;
+
+pub use body::Body;
 
 use crate::error::{Error, Location, Result};
 
@@ -20,7 +24,7 @@ pub struct Document {
     /// `@metadata.Raven-Entity-Name` (the collection); `None` for most system documents.
     pub collection: Option<String>,
     /// The document's own properties, without `@metadata` and without a body `Id`.
-    pub body: Map<String, Value>,
+    pub body: Body,
 }
 
 /// One attachment of the export.
@@ -97,7 +101,7 @@ impl RawItem {
     /// the one place that decides what a document without a usable id is.
     fn identity(
         &self,
-        meta: Option<Map<String, Value>>,
+        meta: Option<Meta>,
         id_hint: Option<String>,
     ) -> Result<(String, Option<String>)> {
         let Some(meta) = meta else {
@@ -106,7 +110,7 @@ impl RawItem {
                 "a document without @metadata",
             ));
         };
-        let Some(id) = meta.get("@id").and_then(Value::as_str).map(str::to_owned) else {
+        let Some(id) = meta.id.as_ref().and_then(Value::as_str).map(str::to_owned) else {
             return Err(Error::corrupt(
                 self.loc(0, None),
                 "a document whose @metadata has no @id",
@@ -119,7 +123,8 @@ impl RawItem {
             ));
         }
         let collection = meta
-            .get("Raven-Entity-Name")
+            .entity
+            .as_ref()
             .and_then(Value::as_str)
             .map(str::to_owned);
         Ok((id, collection))
@@ -142,13 +147,14 @@ impl RawItem {
             Error::corrupt(me.loc(extra, None), format!("{what} (in {section}): {e}"))
         };
         if self.is_doc {
-            let mut body: Map<String, Value> =
+            let mut body: Body =
                 serde_json::from_slice(&self.bytes).map_err(|e| json_err(e, &self))?;
             let id_hint = body.get("Id").and_then(Value::as_str).map(str::to_owned);
-            let meta = match body.shift_remove("@metadata") {
-                Some(Value::Object(m)) => Some(m),
-                _ => None,
-            };
+            let meta = body
+                .shift_remove_with("@metadata", Meta::from_text, |v| {
+                    v.and_then(Meta::from_value)
+                })
+                .flatten();
             let (id, collection) = self.identity(meta, id_hint)?;
             // RavenDB keeps the id in @metadata; a body `Id` is ignored (backup-format.md).
             body.shift_remove("Id");
@@ -182,12 +188,42 @@ impl RawItem {
     }
 }
 
+/// The two `@metadata` properties a document's identity needs; the others (a dozen RavenDB
+/// keeps) are skipped without being built.
+#[derive(serde::Deserialize)]
+struct Meta {
+    #[serde(rename = "@id")]
+    id: Option<Value>,
+    #[serde(rename = "Raven-Entity-Name")]
+    entity: Option<Value>,
+}
+
+impl Meta {
+    /// `None` when `@metadata` is not an object.
+    fn from_value(v: Value) -> Option<Meta> {
+        let Value::Object(mut m) = v else {
+            return None;
+        };
+        Some(Meta {
+            id: m.remove("@id"),
+            entity: m.remove("Raven-Entity-Name"),
+        })
+    }
+
+    fn from_text(text: &str) -> Option<Meta> {
+        // The typed read refuses what a map accepts (a repeated key): then the slow way.
+        serde_json::from_str(text)
+            .ok()
+            .or_else(|| serde_json::from_str(text).ok().and_then(Meta::from_value))
+    }
+}
+
 /// The properties pass 1 (the index and `--maxage`) reads; everything else of a document is
 /// skipped without being built.
 #[derive(serde::Deserialize)]
 struct IndexFields {
     #[serde(rename = "@metadata")]
-    meta: Option<Map<String, Value>>,
+    meta: Option<Meta>,
     #[serde(rename = "Name")]
     name: Option<Value>,
     #[serde(rename = "Username")]
@@ -247,7 +283,7 @@ impl RawItem {
             Err(_) => return self.parse(),
         };
         let (id, collection) = self.identity(f.meta, None)?;
-        let mut body = Map::new();
+        let mut body = Body::new();
         for (k, v) in [
             ("Name", f.name),
             ("Username", f.username),

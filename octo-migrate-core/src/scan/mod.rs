@@ -393,7 +393,7 @@ mod tests {
             let doc = crate::parse::Document {
                 id: id.clone(),
                 collection: Some("Projects".into()),
-                body: serde_json::Map::new(),
+                body: crate::parse::Body::new(),
             };
             index.add(&Item::Doc(doc));
         }

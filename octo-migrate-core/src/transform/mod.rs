@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::collections::{self, rewrite_id, Collection, Kind};
 use crate::crypto::MasterKey;
-use crate::parse::Document;
+use crate::parse::{Body, Document};
 use crate::preflight::Problem;
 use crate::report::{RemovedAction, Report, Tentacle, Unknown, EXAMPLES};
 use crate::scan::{id_hash, Index};
@@ -231,7 +231,7 @@ pub fn transform(doc: Document, ctx: &Context<'_>, out: &mut Output) -> Disposit
     disposition
 }
 
-fn transform_known(d: &mut Doc<'_, '_>, mut body: Map<String, Json>) -> Disposition {
+fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
     let c = d.collection;
     let Some(table) = c.table else {
         // RetentionPolicies: 3.x keeps retention on lifecycles.
@@ -395,7 +395,7 @@ fn check_lengths(row: &Row) -> Result<(), String> {
 }
 
 /// The JSON column's text: the remaining properties, in their original order.
-pub(crate) fn json_text(body: &Map<String, Json>) -> String {
+pub(crate) fn json_text(body: &impl serde::Serialize) -> String {
     serde_json::to_string(body).expect("a JSON map always serializes")
 }
 
@@ -403,7 +403,7 @@ pub(crate) fn json_text(body: &Map<String, Json>) -> String {
 /// (removed from `body`), then `JSON` from what is left.
 fn build_row(
     table: Table,
-    body: &mut Map<String, Json>,
+    body: &mut Body,
     derived: Vec<(&'static str, Value)>,
 ) -> Result<Row, String> {
     let def = table.def();
@@ -430,7 +430,7 @@ fn build_row(
 }
 
 /// `RelatedDocumentIds` after rewriting.
-fn related_ids(body: &Map<String, Json>) -> Vec<String> {
+fn related_ids(body: &Body) -> Vec<String> {
     match body.get("RelatedDocumentIds") {
         Some(Json::Array(a)) => a
             .iter()
@@ -453,7 +453,7 @@ fn project_environment(related: &[String], derived: &mut Vec<(&'static str, Valu
     }
 }
 
-fn machine(d: &mut Doc<'_, '_>, id: &str, body: &mut Map<String, Json>) {
+fn machine(d: &mut Doc<'_, '_>, id: &str, body: &mut Body) {
     let style = body.shift_remove("CommunicationStyle");
     let uri = body.shift_remove("Uri");
     let thumb = body.shift_remove("Thumbprint");
@@ -514,7 +514,7 @@ fn machine(d: &mut Doc<'_, '_>, id: &str, body: &mut Map<String, Json>) {
 
 /// Deployment steps: rewrite action references, re-encrypt sensitive properties, and handle
 /// unsupported action types.
-fn steps(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
+fn steps(d: &mut Doc<'_, '_>, body: &mut Body) {
     let process_id = d.ctx.index.id_map.map(rewrite_id(&d.id));
     let owner = body
         .get("OwnerId")
@@ -600,7 +600,7 @@ fn steps(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
 fn deployment(
     d: &mut Doc<'_, '_>,
     id: &str,
-    body: &Map<String, Json>,
+    body: &Body,
     derived: &mut Vec<(&'static str, Value)>,
     extra: &mut Vec<Row>,
 ) {

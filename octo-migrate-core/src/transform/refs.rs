@@ -1,9 +1,10 @@
 //! Rewriting document references where mapping.md says they stand, and only there.
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use super::Doc;
 use crate::collections::rewrite_id;
+use crate::parse::Body;
 
 /// \[model\] Top-level properties that end in `Id` but are not document references.
 pub const NOT_REFERENCES: &[&str] = &["CorrelationId"];
@@ -56,16 +57,14 @@ impl Doc<'_, '_> {
 }
 
 /// `<Thing>Id`, `<Thing>Ids`, `RelatedDocumentIds`, `OwnerId` at the top level.
-pub(crate) fn rewrite_top_level(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
-    for (k, v) in body.iter_mut() {
-        if is_reference_property(k) {
-            d.reference_value(k, v);
-        }
+pub(crate) fn rewrite_top_level(d: &mut Doc<'_, '_>, body: &mut Body) {
+    for (k, v) in body.iter_mut_where(is_reference_property) {
+        d.reference_value(k, v);
     }
 }
 
 /// Lifecycle phases' deployment targets.
-pub(crate) fn rewrite_lifecycle(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
+pub(crate) fn rewrite_lifecycle(d: &mut Doc<'_, '_>, body: &mut Body) {
     if let Some(Json::Array(phases)) = body.get_mut("Phases") {
         for p in phases {
             for f in ["AutomaticDeploymentTargets", "OptionalDeploymentTargets"] {

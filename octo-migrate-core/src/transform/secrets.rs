@@ -5,6 +5,7 @@ use serde_json::{Map, Value as Json};
 
 use super::Doc;
 use crate::crypto::{decrypt_value, encrypt_value};
+use crate::parse::Body;
 use crate::preflight::Problem;
 
 impl Doc<'_, '_> {
@@ -33,7 +34,7 @@ impl Doc<'_, '_> {
 }
 
 /// One top-level sensitive field (`Password`, `Certificate`, `SmtpPassword`).
-pub(crate) fn field(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>, name: &str) {
+pub(crate) fn field(d: &mut Doc<'_, '_>, body: &mut Body, name: &str) {
     if let Some(v) = body.get_mut(name) {
         d.reencrypt(name, v);
     }
@@ -41,7 +42,7 @@ pub(crate) fn field(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>, name: &st
 
 /// Variables: `IsSensitive` becomes `Type` (`Sensitive` or `String`), sensitive values are
 /// re-encrypted, scope references rewritten.
-pub(crate) fn variables(d: &mut Doc<'_, '_>, body: &mut Map<String, Json>) {
+pub(crate) fn variables(d: &mut Doc<'_, '_>, body: &mut Body) {
     let Some(Json::Array(vars)) = body.get_mut("Variables") else {
         return;
     };

@@ -1,0 +1,284 @@
+//! A document's top-level properties, each kept as its JSON text until something reads it.
+//!
+//! Most of a document is never looked at by the transform (messages, package lists, form
+//! values): it only goes into the 3.x `JSON` column. Parsing all of it into a `Value` tree and
+//! serializing it again was most of pass 2's time (perf: parse, allocation, re-escaping). A
+//! `Body` parses the top level only; a value becomes a `Value` the first time it is read, and
+//! one that is never changed is written back as the very text it came in.
+
+use std::cell::OnceCell;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// One property.
+#[derive(Clone)]
+struct Prop {
+    key: String,
+    /// The value's text as it came, while it is unchanged.
+    raw: Option<Box<RawValue>>,
+    /// The parsed value, once read (`None` inside: the text nests deeper than serde_json
+    /// parses; such a value is left as it is).
+    value: OnceCell<Option<Value>>,
+}
+
+impl Prop {
+    fn parsed(&self) -> Option<&Value> {
+        self.value
+            .get_or_init(|| {
+                self.raw
+                    .as_ref()
+                    .and_then(|r| serde_json::from_str(r.get()).ok())
+            })
+            .as_ref()
+    }
+
+    /// For changing: the text no longer stands for the value.
+    fn parsed_mut(&mut self) -> Option<&mut Value> {
+        self.parsed()?;
+        self.raw = None;
+        self.value.get_mut().and_then(Option::as_mut)
+    }
+
+    fn into_value(self) -> Option<Value> {
+        let _ = self.parsed();
+        self.value.into_inner().flatten()
+    }
+
+    fn new(key: String, v: Value) -> Prop {
+        Prop {
+            key,
+            raw: None,
+            value: OnceCell::from(Some(v)),
+        }
+    }
+}
+
+/// A JSON object's properties in document order, parsed lazily (see the module docs).
+/// The methods mirror `serde_json::Map`'s.
+#[derive(Clone, Default)]
+pub struct Body {
+    props: Vec<Prop>,
+}
+
+impl Body {
+    /// An empty body.
+    pub fn new() -> Body {
+        Body::default()
+    }
+
+    fn at(&self, key: &str) -> Option<usize> {
+        self.props.iter().position(|p| p.key == key)
+    }
+
+    /// The value of `key`, parsed.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.props.iter().find(|p| p.key == key)?.parsed()
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        let i = self.at(key)?;
+        self.props[i].parsed_mut()
+    }
+
+    /// The properties whose key `pred` accepts, parsed, to change.
+    pub fn iter_mut_where<'a>(
+        &'a mut self,
+        pred: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = (&'a str, &'a mut Value)> + 'a {
+        self.props
+            .iter_mut()
+            .filter(move |p| pred(&p.key))
+            .filter_map(|p| {
+                p.parsed()?;
+                p.raw = None;
+                let Prop { key, value, .. } = p;
+                Some((key.as_str(), value.get_mut()?.as_mut()?))
+            })
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.at(key).is_some()
+    }
+
+    /// Sets `key` (in place when present, else at the end); returns the value it replaced.
+    pub fn insert(&mut self, key: String, v: Value) -> Option<Value> {
+        match self.at(&key) {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.props[i], Prop::new(key, v));
+                old.into_value()
+            }
+            None => {
+                self.props.push(Prop::new(key, v));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, keeping the order of the others; returns its value.
+    pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.at(key)?;
+        self.props.remove(i).into_value()
+    }
+
+    /// Removes `key` and reads it from its text when it still has it (`from_text`), else from
+    /// its value: for a caller that wants a typed struct, not a `Value` tree.
+    pub(crate) fn shift_remove_with<T>(
+        &mut self,
+        key: &str,
+        from_text: impl FnOnce(&str) -> T,
+        from_value: impl FnOnce(Option<Value>) -> T,
+    ) -> Option<T> {
+        let i = self.at(key)?;
+        let p = self.props.remove(i);
+        Some(match &p.raw {
+            Some(raw) => from_text(raw.get()),
+            None => from_value(p.into_value()),
+        })
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.props.iter().map(|p| p.key.as_str())
+    }
+
+    /// How many properties.
+    pub fn len(&self) -> usize {
+        self.props.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.props.is_empty()
+    }
+
+    /// Every property parsed, as a `serde_json::Map`.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.props
+            .into_iter()
+            .filter_map(|p| {
+                let k = p.key.clone();
+                p.into_value().map(|v| (k, v))
+            })
+            .collect()
+    }
+}
+
+impl From<Map<String, Value>> for Body {
+    fn from(m: Map<String, Value>) -> Body {
+        Body {
+            props: m.into_iter().map(|(k, v)| Prop::new(k, v)).collect(),
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.props.iter().map(|p| (&p.key, p.parsed())))
+            .finish()
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.len() == other.len()
+            && self
+                .props
+                .iter()
+                .all(|p| other.get(&p.key).is_some_and(|v| p.parsed() == Some(v)))
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.props.len()))?;
+        for p in &self.props {
+            // Unchanged text goes out as it came (serde_json writes a RawValue verbatim).
+            match (&p.raw, p.value.get()) {
+                (Some(raw), _) => m.serialize_entry(&p.key, raw)?,
+                (None, Some(Some(v))) => m.serialize_entry(&p.key, v)?,
+                (None, _) => m.serialize_entry(&p.key, &Value::Null)?,
+            }
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Body, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Body;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Body, A::Error> {
+                let mut b = Body {
+                    props: Vec::with_capacity(a.size_hint().unwrap_or(16)),
+                };
+                while let Some((key, raw)) = a.next_entry::<String, Box<RawValue>>()? {
+                    let p = Prop {
+                        key,
+                        raw: Some(raw),
+                        value: OnceCell::new(),
+                    };
+                    // A repeated key: the last value wins, in the first one's place (as a map).
+                    match b.at(&p.key) {
+                        Some(i) => b.props[i] = p,
+                        None => b.props.push(p),
+                    }
+                }
+                Ok(b)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unread_values_go_out_as_they_came_and_changed_ones_as_changed() {
+        let text = r#"{"A":{"x": [1, 2,  3]},"B":"caf\u00e9","C":"x","D":1.50}"#;
+        let mut b: Body = serde_json::from_str(text).unwrap();
+        assert_eq!(b.get("C"), Some(&json!("x")));
+        *b.get_mut("D").unwrap() = json!(2);
+        b.insert("E".into(), json!([true]));
+        assert_eq!(b.shift_remove("C"), Some(json!("x")));
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"A":{"x": [1, 2,  3]},"B":"caf\u00e9","D":2,"E":[true]}"#
+        );
+        assert_eq!(b.keys().collect::<Vec<_>>(), ["A", "B", "D", "E"]);
+        assert_eq!(
+            serde_json::Value::Object(b.clone().into_map()),
+            json!({"A": {"x": [1, 2, 3]}, "B": "café", "D": 2, "E": [true]})
+        );
+        // Replacing keeps the place; a repeated key in the text keeps the last value.
+        b.insert("A".into(), json!(0));
+        assert_eq!(b.keys().next(), Some("A"));
+        let r: Body = serde_json::from_str(r#"{"K":1,"L":2,"K":3}"#).unwrap();
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"K":3,"L":2}"#);
+        assert!(serde_json::from_str::<Body>("[1]").is_err());
+        assert!(serde_json::from_str::<Body>(r#"{"A":}"#).is_err());
+    }
+
+    #[test]
+    fn a_value_nested_beyond_the_parser_is_kept_but_not_read() {
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        let text = format!(r#"{{"Deep":{deep},"N":1}}"#);
+        let mut b: Body = serde_json::from_str(&text).unwrap();
+        assert_eq!(b.get("Deep"), None);
+        assert!(b.get_mut("Deep").is_none());
+        assert_eq!(serde_json::to_string(&b).unwrap(), text);
+    }
+}
