@@ -88,9 +88,36 @@ pub static COLLECTIONS: &[Collection] = &[
 
 /// The collection named `name` (case-insensitive).
 pub fn by_name(name: &str) -> Option<&'static Collection> {
-    COLLECTIONS
+    // Called for every id and reference: only names of the same length are compared.
+    static BY_LENGTH: std::sync::LazyLock<Vec<Vec<&'static Collection>>> =
+        std::sync::LazyLock::new(|| {
+            let longest = COLLECTIONS.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            let mut v = vec![Vec::new(); longest + 1];
+            for c in COLLECTIONS {
+                v[c.name.len()].push(c);
+            }
+            v
+        });
+    let same_length = BY_LENGTH.get(name.len())?;
+    same_length
         .iter()
-        .find(|c| c.name.eq_ignore_ascii_case(name))
+        .copied()
+        .find(|c| letters_eq_ignore_case(c.name.as_bytes(), name.as_bytes()))
+}
+
+/// `letters` (ASCII letters only, as every collection name is) equals `other` in any case,
+/// eight bytes at a time: `| 0x20` lowercases a letter, and maps no other byte onto one.
+fn letters_eq_ignore_case(letters: &[u8], other: &[u8]) -> bool {
+    fn fold(c: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(w) | 0x2020_2020_2020_2020
+    }
+    letters.len() == other.len()
+        && letters
+            .chunks(8)
+            .zip(other.chunks(8))
+            .all(|(a, b)| fold(a) == fold(b))
 }
 
 /// The collection whose 3.x id prefix is `prefix` (case-insensitive), e.g. `projects`.
@@ -166,6 +193,34 @@ pub fn collection_of_id(id: &str) -> Option<&'static Collection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collection_names_are_letters_and_match_in_any_case_only() {
+        for c in COLLECTIONS {
+            assert!(
+                c.name.bytes().all(|b| b.is_ascii_alphabetic()),
+                "{}",
+                c.name
+            );
+            assert_eq!(
+                by_name(&c.name.to_lowercase()).map(|x| x.name),
+                Some(c.name)
+            );
+            assert_eq!(
+                by_name(&c.name.to_uppercase()).map(|x| x.name),
+                Some(c.name)
+            );
+            // One byte off, or a non-letter where a letter was, is another name.
+            let mut near = c.name.as_bytes().to_vec();
+            let last = near.len() - 1;
+            near[last] ^= 0x01;
+            assert!(by_name(std::str::from_utf8(&near).unwrap()).is_none_or(|x| x.name != c.name));
+            near[last] = b'[';
+            assert!(by_name(std::str::from_utf8(&near).unwrap()).is_none());
+        }
+        assert!(by_name("").is_none());
+        assert!(by_name("Projectsx").is_none());
+    }
 
     #[test]
     fn ids_follow_mapping_md() {
