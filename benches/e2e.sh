@@ -6,6 +6,7 @@
 # .dump; the same migrate with --nologs, and `unzip` extracting the backup's activity-log
 # entries as they are (same count, about the same sizes: the file system's floor for writing
 # the task-log files); peak RSS of each migrate run. Medians of RUNS runs (default 3).
+# Everything is written under $TMPDIR (mktemp): TMPDIR=/dev/shm takes the disk out of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
