@@ -160,7 +160,12 @@ pub(crate) fn numbered_canonical(id: &str) -> Option<(&'static str, &str)> {
 /// (`feeds-builtin`, `certificate-global`). The same function serves documents and references,
 /// so they always agree.
 pub fn rewrite_id(id: &str) -> String {
-    if let Some((name, digits)) = numbered_canonical(id) {
+    rewrite_id_with(id, numbered_canonical(id))
+}
+
+/// [`rewrite_id`] when the caller has already taken `id` apart ([`numbered_canonical`]).
+pub(crate) fn rewrite_id_with(id: &str, canonical: Option<(&str, &str)>) -> String {
+    if let Some((name, digits)) = canonical {
         // `<Name>-<n>` built directly: this runs for every id and reference (callgrind had
         // `format!` here at 8 % of a dry run).
         let mut out = String::with_capacity(name.len() + 1 + digits.len());

@@ -179,9 +179,14 @@ fn prefix_range(starts: &[u32], h: u64) -> std::ops::Range<usize> {
 
 /// A 64-bit hash of a document id in its 3.x form (so any spelling of one id hashes alike).
 pub fn id_hash(id: &str) -> u64 {
+    id_hash_with(id, collections::numbered_canonical(id))
+}
+
+/// [`id_hash`] when the caller has already taken `id` apart.
+pub(crate) fn id_hash_with(id: &str, canonical: Option<(&str, &str)>) -> u64 {
     // SipHash with fixed keys: deterministic across runs, no id strings kept in memory.
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    match collections::numbered_canonical(id) {
+    match canonical {
         // Numbered ids (nearly all of them) are hashed in pieces, without building the string.
         Some((name, digits)) => {
             h.write(name.as_bytes());
@@ -233,7 +238,11 @@ impl Index {
 
     /// Whether a document with this id (any case) is in the backup.
     pub fn contains(&self, id: &str) -> bool {
-        let h = id_hash(id);
+        self.contains_hash(id_hash(id))
+    }
+
+    /// Whether a document whose [`id_hash`] is `h` is in the backup.
+    pub(crate) fn contains_hash(&self, h: u64) -> bool {
         if self.finished {
             let r = prefix_range(&self.id_starts, h);
             self.ids[r].binary_search(&h).is_ok()

@@ -3,7 +3,6 @@
 use serde_json::Value as Json;
 
 use super::Doc;
-use crate::collections::rewrite_id;
 use crate::parse::Body;
 
 /// \[model\] Top-level properties that end in `Id` but are not document references.
@@ -29,8 +28,13 @@ impl Doc<'_, '_> {
         if value.is_empty() {
             return String::new();
         }
-        if self.ctx.index.contains(value) {
-            self.ctx.index.id_map.map(rewrite_id(value))
+        // Taken apart once for both the lookup and the rewrite (this runs for every reference).
+        let canonical = crate::collections::numbered_canonical(value);
+        let index = self.ctx.index;
+        if index.contains_hash(crate::scan::id_hash_with(value, canonical)) {
+            index
+                .id_map
+                .map(crate::collections::rewrite_id_with(value, canonical))
         } else {
             let key = format!("{}.{}", self.collection.name, field);
             let example = || format!("{} -> {}", self.id, value);
