@@ -5,12 +5,14 @@
 //! * every document handed out has a non-empty (non-blank) id;
 //! * item positions are monotonic: offsets never go backwards and never exceed the input;
 //! * on success the summary's counts equal the items handed out and `bytes` is within the input;
-//! * every error is a corrupt-backup error (`is_corrupt_backup()`).
+//! * every error is a corrupt-backup error (`is_corrupt_backup()`);
+//! * pass 1's fast read of a document (`parse_for_index`) agrees with the full parse on its id,
+//!   collection and every index property, whenever the full parse succeeds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use octo_migrate_core::error::Location;
-use octo_migrate_core::parse::{read_export, Item};
+use octo_migrate_core::parse::{read_export, split_export, Item, INDEX_PROPERTIES};
 
 fuzz_target!(|data: &[u8]| {
     let (mut docs, mut attachments) = (0u64, 0u64);
@@ -38,4 +40,20 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert!(e.is_corrupt_backup(), "untyped error {:?}: {e}", e.kind()),
     }
+    let _ = split_export(data, Location::default(), &mut |raw| {
+        let fast = raw.clone().parse_for_index();
+        match (raw.parse(), fast) {
+            (Ok(Item::Doc(full)), Ok(Item::Doc(f))) => {
+                assert_eq!((&f.id, &f.collection), (&full.id, &full.collection));
+                for k in INDEX_PROPERTIES {
+                    let want = full.body.get(k).filter(|v| !v.is_null());
+                    assert_eq!(f.body.get(k).filter(|v| !v.is_null()), want, "{k}");
+                }
+            }
+            (Ok(Item::Doc(_)), other) => panic!("the full parse read a document, pass 1: {other:?}"),
+            (_, Err(e)) => assert!(e.is_corrupt_backup(), "untyped error {e}"),
+            _ => {}
+        }
+        Ok(())
+    });
 });

@@ -252,3 +252,72 @@ fn a_local_header_naming_another_log_than_the_directory_is_corrupt() {
     assert!(e.is_corrupt_backup(), "{e}");
     assert!(e.to_string().contains("names another entry"), "{e}");
 }
+
+#[test]
+fn pass_1_reads_the_same_index_properties_as_the_full_parse() {
+    use octo_migrate_core::parse::{split_export, Item, INDEX_PROPERTIES};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.octobak");
+    let key = sample::sample_key(8);
+    sample::write_sample_file(&path, &key, &SampleOptions::new(2, 8)).unwrap();
+    let mut b = Backup::open(&path, &key).unwrap();
+    let (mut docs, mut with_props) = (0, 0);
+    split_export(
+        b.open_dump().unwrap(),
+        octo_migrate_core::error::Location::default(),
+        &mut |raw| {
+            let (Item::Doc(full), Item::Doc(fast)) = (raw.clone().parse()?, raw.parse_for_index()?)
+            else {
+                return Ok(());
+            };
+            docs += 1;
+            assert_eq!((&fast.id, &fast.collection), (&full.id, &full.collection));
+            let mut any = false;
+            for k in INDEX_PROPERTIES {
+                let want = full.body.get(k).filter(|v| !v.is_null());
+                any |= want.is_some();
+                assert_eq!(fast.body.get(k), want, "{} {k}", full.id);
+            }
+            with_props += u64::from(any);
+            assert!(fast.body.keys().all(|k| INDEX_PROPERTIES.contains(&k)));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert!(docs > 1000 && with_props > docs / 2, "{docs} {with_props}");
+}
+
+#[test]
+fn pass_1_falls_back_to_the_full_parse_on_what_its_fast_path_does_not_read() {
+    use octo_migrate_core::parse::{split_export, Item};
+    // An escaped key, brackets that do not pair up where pass 1 does not look, and a bad
+    // literal there (the one thing the fast path lets through: pass 2 finds it).
+    let text = br#"{"Docs":[
+        {"N\u0061me":"Web","@metadata":{"@id":"projects-1","Raven-Entity-Name":"Projects"}},
+        {"Name":"Ops","Junk":[1,2},"@metadata":{"@id":"projects-2","Raven-Entity-Name":"Projects"}},
+        {"Name":"Dev","Junk":[1,tru],"@metadata":{"@id":"projects-3","Raven-Entity-Name":"Projects"}}
+    ]}"#;
+    let mut got = Vec::new();
+    split_export(
+        &text[..],
+        octo_migrate_core::error::Location::default(),
+        &mut |raw| {
+            got.push((raw.clone().parse_for_index(), raw.parse()));
+            Ok(())
+        },
+    )
+    .unwrap();
+    match &got[0].0 {
+        Ok(Item::Doc(d)) => assert_eq!(d.body.get("Name"), Some(&json!("Web"))),
+        other => panic!("{other:?}"),
+    }
+    for (i, (pass_1, full)) in got.iter().enumerate().skip(1) {
+        let e = full.as_ref().unwrap_err();
+        assert!(e.is_corrupt_backup(), "{e}");
+        // Unpaired brackets are refused by pass 1 too; a bad literal only by the full parse.
+        assert_eq!(pass_1.is_ok(), i == 2, "document {i}");
+        if let Err(e) = pass_1 {
+            assert!(e.is_corrupt_backup(), "{e}");
+        }
+    }
+}

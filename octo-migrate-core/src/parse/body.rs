@@ -142,6 +142,11 @@ impl Body {
         })
     }
 
+    /// Keeps only the properties whose key `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.props.retain(|p| keep(&p.key));
+    }
+
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.props.iter().map(|p| p.key.as_str())

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 pub mod body;
+mod top_level;
 
 pub use body::Body;
 
@@ -218,100 +219,80 @@ impl Meta {
     }
 }
 
-/// The properties pass 1 (the index and `--maxage`) reads; everything else of a document is
-/// skipped without being built.
-#[derive(serde::Deserialize)]
-struct IndexFields {
-    #[serde(rename = "@metadata")]
-    meta: Option<Meta>,
-    #[serde(rename = "Name")]
-    name: Option<Value>,
-    #[serde(rename = "Username")]
-    username: Option<Value>,
-    #[serde(rename = "Slug")]
-    slug: Option<Value>,
-    #[serde(rename = "ProjectGroupId")]
-    project_group_id: Option<Value>,
-    #[serde(rename = "Version")]
-    version: Option<Value>,
-    #[serde(rename = "State")]
-    state: Option<Value>,
-    #[serde(rename = "QueueTime")]
-    queue_time: Option<Value>,
-    #[serde(rename = "StartTime")]
-    start_time: Option<Value>,
-    #[serde(rename = "CompletedTime")]
-    completed_time: Option<Value>,
-    #[serde(rename = "Max")]
-    max: Option<Value>,
-    #[serde(rename = "Assembled")]
-    assembled: Option<Value>,
-    #[serde(rename = "Created")]
-    created: Option<Value>,
-    #[serde(rename = "Occurred")]
-    occurred: Option<Value>,
-    #[serde(rename = "ProjectId")]
-    project_id: Option<Value>,
-    #[serde(rename = "EnvironmentId")]
-    environment_id: Option<Value>,
-    #[serde(rename = "ReleaseId")]
-    release_id: Option<Value>,
-    #[serde(rename = "TaskId")]
-    task_id: Option<Value>,
-    #[serde(rename = "ServerTaskId")]
-    server_task_id: Option<Value>,
-    #[serde(rename = "ProjectVariableSetSnapshotId")]
-    vs_snapshot: Option<Value>,
-    #[serde(rename = "ProjectDeploymentProcessSnapshotId")]
-    dp_snapshot: Option<Value>,
-    #[serde(rename = "LibraryVariableSetSnapshotIds")]
-    lib_snapshots: Option<Value>,
-    #[serde(rename = "IsFrozen")]
-    is_frozen: Option<Value>,
+/// One list, two forms: the constant, and a `match` the compiler turns into a length switch.
+macro_rules! index_properties {
+    ($($k:literal),* $(,)?) => {
+        /// The properties pass 1 (the index and `--maxage`) reads: names, dates, references.
+        /// The rest of a document is skipped without being built.
+        pub const INDEX_PROPERTIES: &[&str] = &[$($k),*];
+
+        fn is_index_property(key: &str) -> bool {
+            matches!(key, $($k)|*)
+        }
+    };
 }
 
+index_properties!(
+    "Name",
+    "Username",
+    "Slug",
+    "ProjectGroupId",
+    "Version",
+    "State",
+    "QueueTime",
+    "StartTime",
+    "CompletedTime",
+    "Max",
+    "Assembled",
+    "Created",
+    "Occurred",
+    "ProjectId",
+    "EnvironmentId",
+    "ReleaseId",
+    "TaskId",
+    "ServerTaskId",
+    "ProjectVariableSetSnapshotId",
+    "ProjectDeploymentProcessSnapshotId",
+    "LibraryVariableSetSnapshotIds",
+    "IsFrozen",
+);
+
 impl RawItem {
-    /// Like [`RawItem::parse`], but a document's body holds only the properties pass 1 needs
-    /// (names, dates, references for `--maxage`); the rest is validated and skipped.
+    /// Like [`RawItem::parse`], but a document's body holds only [`INDEX_PROPERTIES`] (a null
+    /// one is left out).
     pub fn parse_for_index(self) -> Result<Item> {
         if !self.is_doc {
             return self.parse();
         }
-        let f: IndexFields = match serde_json::from_slice(&self.bytes) {
-            Ok(f) => f,
-            // Let the full parser produce the same error it always does.
-            Err(_) => return self.parse(),
-        };
-        let (id, collection) = self.identity(f.meta, None)?;
+        // The fast path reads the structure only; anything unusual goes to the full parser,
+        // which also produces the errors.
         let mut body = Body::new();
-        for (k, v) in [
-            ("Name", f.name),
-            ("Username", f.username),
-            ("Slug", f.slug),
-            ("ProjectGroupId", f.project_group_id),
-            ("Version", f.version),
-            ("State", f.state),
-            ("QueueTime", f.queue_time),
-            ("StartTime", f.start_time),
-            ("CompletedTime", f.completed_time),
-            ("Max", f.max),
-            ("Assembled", f.assembled),
-            ("Created", f.created),
-            ("Occurred", f.occurred),
-            ("ProjectId", f.project_id),
-            ("EnvironmentId", f.environment_id),
-            ("ReleaseId", f.release_id),
-            ("TaskId", f.task_id),
-            ("ServerTaskId", f.server_task_id),
-            ("ProjectVariableSetSnapshotId", f.vs_snapshot),
-            ("ProjectDeploymentProcessSnapshotId", f.dp_snapshot),
-            ("LibraryVariableSetSnapshotIds", f.lib_snapshots),
-            ("IsFrozen", f.is_frozen),
-        ] {
-            if let Some(v) = v {
-                body.insert(k.to_owned(), v);
+        let mut meta = None;
+        let mut usual = true;
+        let read = top_level::properties(&self.bytes, &mut |key, text| {
+            if key == "@metadata" {
+                // serde's typed read of a small object is as fast as the scanner here.
+                meta = std::str::from_utf8(text).ok().and_then(Meta::from_text);
+            } else if is_index_property(key) {
+                match serde_json::from_slice::<Option<Value>>(text) {
+                    Ok(Some(v)) => {
+                        body.insert(key.to_owned(), v);
+                    }
+                    Ok(None) => {
+                        body.shift_remove(key);
+                    }
+                    Err(_) => usual = false,
+                }
             }
+        });
+        if read.is_none() || !usual {
+            let Item::Doc(mut d) = self.parse()? else {
+                unreachable!("a document parses as a document")
+            };
+            d.body.retain(|k| INDEX_PROPERTIES.contains(&k));
+            return Ok(Item::Doc(d));
         }
+        let (id, collection) = self.identity(meta, None)?;
         Ok(Item::Doc(Document {
             id,
             collection,
