@@ -56,6 +56,21 @@ impl LogTable {
         self.names.get(start..end)
     }
 
+    /// How zip's streaming reader must read log `i`: with the directory's sizes and CRC when
+    /// its local header does not have them.
+    pub fn read_options<'a>(&self, i: u32, password: Option<&'a [u8]>) -> zip::ZipReadOptions<'a> {
+        let opts = zip::ZipReadOptions::new().password(password);
+        match self.described.binary_search_by_key(&i, |d| d.0) {
+            Ok(at) => {
+                let (_, compressed, size, crc) = self.described[at];
+                opts.override_compressed_size(compressed)
+                    .override_uncompressed_size(size)
+                    .override_crc(crc)
+            }
+            Err(_) => opts,
+        }
+    }
+
     fn push(&mut self, task: &str, offset: u64, size: u64) {
         let n = self.offsets.len() as u32;
         self.offsets.push(offset);
@@ -380,14 +395,7 @@ mod tests {
     fn read_log(file: &SharedFile, logs: &LogTable, i: u32) -> Vec<u8> {
         let mut f = file.clone();
         f.seek(SeekFrom::Start(logs.offsets[i as usize])).unwrap();
-        let mut opts = zip::ZipReadOptions::new();
-        if let Ok(at) = logs.described.binary_search_by_key(&i, |d| d.0) {
-            let (_, c, s, crc) = logs.described[at];
-            opts = opts
-                .override_compressed_size(c)
-                .override_uncompressed_size(s)
-                .override_crc(crc);
-        }
+        let opts = logs.read_options(i, None);
         let mut z = zip::read::read_zipfile_from_stream_with_options(&mut f, opts)
             .unwrap()
             .unwrap();

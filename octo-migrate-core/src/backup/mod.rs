@@ -277,14 +277,7 @@ impl Backup {
             layout::ACTIVITY_LOG_SUFFIX
         );
         let loc = self.loc(Some(&expected));
-        let mut opts = zip::ZipReadOptions::new().password(Some(&self.password));
-        if let Ok(at) = logs.described.binary_search_by_key(&index, |d| d.0) {
-            let (_, compressed, size, crc) = logs.described[at];
-            opts = opts
-                .override_compressed_size(compressed)
-                .override_uncompressed_size(size)
-                .override_crc(crc);
-        }
+        let opts = logs.read_options(index, Some(&self.password));
         self.log_file
             .seek(io::SeekFrom::Start(offset))
             .map_err(|e| io_to_error(&loc, &e))?;
