@@ -247,8 +247,8 @@ impl Backup {
     }
 
     /// The task id (lowercase, as stored) of activity log number `index`.
-    pub(crate) fn log_task_at(&self, index: u32) -> Option<String> {
-        self.catalog.logs.task(index).map(str::to_owned)
+    pub(crate) fn log_task_at(&self, index: u32) -> Option<&str> {
+        self.catalog.logs.task(index)
     }
 
     /// The task ids of every activity log (lowercase, as stored), in file order. Builds the
@@ -256,7 +256,7 @@ impl Backup {
     pub fn log_task_ids(&self) -> Vec<String> {
         self.log_indexes()
             .into_iter()
-            .filter_map(|i| self.log_task_at(i))
+            .filter_map(|i| self.log_task_at(i).map(str::to_owned))
             .collect()
     }
 
@@ -399,12 +399,12 @@ impl Backup {
         self.entry_name(self.catalog.dump)
     }
 
-    /// The archive index of `task_id`'s log (any case). The map is keyed by a 64-bit hash,
-    /// so the entry's own name confirms the match.
+    /// The number of `task_id`'s log (any case). The table is keyed by a 64-bit hash, so the
+    /// log's own name confirms the match.
     fn log_index(&self, task_id: &str) -> Option<u32> {
         let i = self.log_index_by_hash(crate::scan::id_hash(task_id))?;
         let stored = self.log_task_at(i)?;
-        crate::collections::rewrite_id(&stored)
+        crate::collections::rewrite_id(stored)
             .eq(&crate::collections::rewrite_id(task_id))
             .then_some(i)
     }

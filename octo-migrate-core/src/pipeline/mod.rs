@@ -288,7 +288,7 @@ fn run(
     // Task logs are independent entries: converted on a thread of their own while pass 2
     // runs, for the tasks pass 1 says will be migrated (reconciled with pass 2's list below).
     let cancel = AtomicBool::new(false);
-    // Archive indexes of the logs of migrated tasks: 4 bytes a task, whatever the backup.
+    // Numbers of the logs of migrated tasks: 4 bytes a task, whatever the backup.
     let mut migrated_logs: Vec<u32> = Vec::new();
     let catalog = b.handle();
     // Per-thread statistics of pass 2: the reader, each transform worker, the writer.
@@ -601,7 +601,7 @@ fn run(
             if logged.binary_search(&i).is_ok() {
                 continue;
             }
-            if let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) {
+            if let Some(task) = b.log_task_at(i).map(rewrite_id) {
                 let queue = index.task(id_hash(&task)).and_then(|t| t.queue_time());
                 convert_one(b, i, &task, queue, staging, report)?;
             }
@@ -612,7 +612,7 @@ fn run(
                 if migrated_logs.binary_search(&i).is_ok() {
                     continue;
                 }
-                if let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) {
+                if let Some(task) = b.log_task_at(i).map(rewrite_id) {
                     let _ = std::fs::remove_file(st.task_log_path(&task)?);
                 }
             }
@@ -645,8 +645,9 @@ fn run(
 
 /// Converts, in file order, the activity logs whose task `pick` wants (it returns the task's
 /// QueueTime, the time of lines that have none), into `staging` or nowhere on a dry run.
-/// Returns the archive indexes of the converted logs, ascending. Stops early, without error, when
-/// `cancel` is set (pass 2 failed).
+/// Returns the numbers of the converted logs, ascending (file order need not be: the directory
+/// may list entries in another order). Stops early, without error, when `cancel` is set (pass 2
+/// failed).
 fn convert_logs(
     b: &mut Backup,
     pick: &dyn Fn(&str) -> Option<Option<chrono::DateTime<chrono::FixedOffset>>>,
@@ -659,7 +660,7 @@ fn convert_logs(
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let Some(task) = b.log_task_at(i).map(|t| rewrite_id(&t)) else {
+        let Some(task) = b.log_task_at(i).map(rewrite_id) else {
             continue;
         };
         if let Some(queue) = pick(&task) {
@@ -667,10 +668,12 @@ fn convert_logs(
             done.push(i);
         }
     }
+    // The caller binary-searches it.
+    done.sort_unstable();
     Ok(done)
 }
 
-/// Converts the activity log at archive index `i`, of `task` (3.x id).
+/// Converts activity log number `i`, of `task` (3.x id).
 fn convert_one(
     b: &mut Backup,
     i: u32,
