@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use octo_migrate_core::crypto::MasterKey;
-use octo_migrate_core::filter::Cutoff;
+use octo_migrate_core::maxage::Cutoff;
 use octo_migrate_core::pipeline::{migrate, Merge, MigrateOptions};
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions};

@@ -13,11 +13,11 @@ use crate::backup::Backup;
 use crate::collections::{self, Kind};
 use crate::crypto::MasterKey;
 use crate::error::Result;
-use crate::filter::{age_field, Cutoff, HistoryIndex, SNAPSHOT_COLLECTIONS};
+use crate::ids::id_hash;
+use crate::maxage::{age_field, Cutoff, HistoryIndex, SNAPSHOT_COLLECTIONS};
 use crate::parse::{read_export, Item};
-use crate::scan::id_hash;
-use crate::sink::format_datetime;
-use crate::transform::values::parse_datetime;
+use crate::schema::format_datetime;
+use crate::schema::parse_datetime;
 
 /// The day counts `inspect` evaluates (cli.md).
 pub const MAXAGE_DAYS: &[u32] = &[30, 90, 180, 365];

@@ -137,6 +137,38 @@ pub struct WorkerStats {
     pub busy_seconds: f64,
 }
 
+/// What merging did, per 3.x table; the report's `merge` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeReport {
+    /// `--overwrite` or `--nooverwrite`.
+    pub mode: String,
+    /// Per table: rows inserted, replaced, merged, and left as the target had them.
+    pub tables: BTreeMap<String, MergeCounts>,
+    /// Backup documents matched to a target row of the same name (releases: the same version
+    /// of the same project) with another id (`backup id -> target id`), first few.
+    pub matched_by_name: Vec<String>,
+    /// How many documents were matched by name to a different id.
+    pub matched_by_name_count: u64,
+    /// Backup documents given a new id because theirs was taken by a different document in the
+    /// target (`backup id -> new id`), first few.
+    pub renumbered: Vec<String>,
+    /// How many documents were given a new id.
+    pub renumbered_count: u64,
+}
+
+/// Rows of one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeCounts {
+    /// New rows.
+    pub inserted: u64,
+    /// Target rows replaced by the backup's (`--overwrite`).
+    pub replaced: u64,
+    /// Teams and variable sets whose members or variables were combined (`--overwrite`).
+    pub merged: u64,
+    /// Rows the target already had and kept.
+    pub kept: u64,
+}
+
 /// The report of a migration (also of a failed or dry one).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -184,7 +216,7 @@ pub struct Report {
     pub tentacles: Vec<Tentacle>,
     /// What merging into a target with data did (`--overwrite` / `--nooverwrite`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub merge: Option<crate::merge::MergeReport>,
+    pub merge: Option<MergeReport>,
     /// Preflight problems (on a failed run).
     pub problems: Vec<Problem>,
     /// Other warnings, in words.

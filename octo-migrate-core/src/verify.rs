@@ -12,7 +12,8 @@ use serde_json::Value as Json;
 use crate::crypto::{decrypt_value, MasterKey};
 use crate::error::{Error, Result};
 use crate::pipeline::{migrate, MigrateOptions};
-use crate::sink::{MemorySink, Row, SqlType, Table, TABLES};
+use crate::schema::{Row, SqlType, Table, TABLES};
+use crate::sink::MemorySink;
 
 /// One difference between the backup and the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

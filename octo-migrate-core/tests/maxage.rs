@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::DateTime;
 use octo_migrate_core::crypto::MasterKey;
-use octo_migrate_core::filter::Cutoff;
+use octo_migrate_core::maxage::Cutoff;
 use octo_migrate_core::parse::{read_export, Item};
 use octo_migrate_core::pipeline::{migrate, MigrateOptions};
 use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};

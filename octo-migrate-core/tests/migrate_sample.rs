@@ -165,7 +165,7 @@ fn sample_migrates_with_the_rows_the_mapping_implies() {
         let max = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .unwrap()
-            .filter_map(|id| collections::numbered(&id.unwrap()).map(|(_, n)| n))
+            .filter_map(|id| octo_migrate_core::ids::numbered(&id.unwrap()).map(|(_, n)| n))
             .max();
         if let Some(max) = max {
             let a = alloc[def.table.name()];
@@ -197,7 +197,11 @@ fn sample_migrates_with_the_rows_the_mapping_implies() {
             assert!(!json.contains("@metadata"), "{id}");
             assert!(v.get("Id").is_none(), "{id}");
             if def.table.name() != "Configuration" {
-                assert_eq!(collections::rewrite_id(&id), id, "{id} is not in 3.x form");
+                assert_eq!(
+                    octo_migrate_core::ids::rewrite_id(&id),
+                    id,
+                    "{id} is not in 3.x form"
+                );
             }
         }
     }

@@ -76,7 +76,7 @@ impl LogTable {
         self.offsets.push(offset);
         self.names.push_str(task);
         self.ends.push(self.names.len() as u32);
-        self.by_hash.push((crate::scan::id_hash(task), n));
+        self.by_hash.push((crate::ids::id_hash(task), n));
         self.bytes += size;
     }
 }
@@ -426,7 +426,7 @@ mod tests {
         let at = d
             .logs
             .by_hash
-            .binary_search_by_key(&crate::scan::id_hash("servertasks-7"), |x| x.0)
+            .binary_search_by_key(&crate::ids::id_hash("servertasks-7"), |x| x.0)
             .unwrap();
         assert_eq!(d.logs.task(d.logs.by_hash[at].1), Some("servertasks-7"));
         // zip reads the two other entries from the small directory.

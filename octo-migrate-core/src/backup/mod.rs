@@ -239,7 +239,7 @@ impl Backup {
         v
     }
 
-    /// The number of the activity log of the task whose [`crate::scan::id_hash`] is `h`.
+    /// The number of the activity log of the task whose [`crate::ids::id_hash`] is `h`.
     pub(crate) fn log_index_by_hash(&self, h: u64) -> Option<u32> {
         let logs = &self.catalog.logs.by_hash;
         let at = logs.partition_point(|(k, _)| *k < h);
@@ -402,10 +402,10 @@ impl Backup {
     /// The number of `task_id`'s log (any case). The table is keyed by a 64-bit hash, so the
     /// log's own name confirms the match.
     fn log_index(&self, task_id: &str) -> Option<u32> {
-        let i = self.log_index_by_hash(crate::scan::id_hash(task_id))?;
+        let i = self.log_index_by_hash(crate::ids::id_hash(task_id))?;
         let stored = self.log_task_at(i)?;
-        crate::collections::rewrite_id(stored)
-            .eq(&crate::collections::rewrite_id(task_id))
+        crate::ids::rewrite_id(stored)
+            .eq(&crate::ids::rewrite_id(task_id))
             .then_some(i)
     }
 

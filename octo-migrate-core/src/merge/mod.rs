@@ -10,32 +10,25 @@
 //!    their parent; teams keep their members and variable sets their variables; the license is
 //!    only imported into a target that has none.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::collections::{self, OWNED_HEADS};
 use crate::error::Result;
-use crate::pipeline::Merge;
-use crate::scan::Index;
-use crate::sink::{Row, Sink, Table, Value};
+use crate::ids::{release_key, IdMap};
+use crate::index::Index;
+use crate::report::MergeReport;
+use crate::schema::match_column;
+use crate::schema::{Row, Table, Value};
+use crate::sink::Sink;
 
-/// \[public\] The column a document is matched by when merging: `Name` in the tables where
-/// schema-3x.md makes it unique, `Username` for users. Every other table matches by id.
-pub fn match_column(table: Table) -> Option<&'static str> {
-    let def = table.def();
-    ["Name", "Username"]
-        .into_iter()
-        .find(|col| def.unique.iter().any(|u| u == &[*col]))
-}
-
-/// \[model\] Releases have no name but a unique (Version, ProjectId): two servers that both
-/// released "1.0" of project "Web" hold the same release, which must be matched rather than
-/// break the unique key. The match key: the version (case-insensitive, as SQL Server's default
-/// collation compares) and the project's id in the target.
-pub fn release_key(version: &str, project_id: &str) -> String {
-    format!("{}\u{1f}{project_id}", version.to_lowercase())
+/// `--overwrite` / `--nooverwrite`: how a backup merges into a target that holds data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// `--overwrite`: the backup wins on matching documents; teams and variable sets are merged.
+    Overwrite,
+    /// `--nooverwrite`: the target wins; only documents it does not have are inserted.
+    Keep,
 }
 
 /// The target's match keys of `table`: (`Id`, key).
@@ -62,91 +55,6 @@ fn target_keys(sink: &mut dyn Sink, table: Table) -> Result<Vec<(String, String)
 /// \[model\] The id the license singleton is written under (collections.rs), which merging
 /// imports only into a target without one.
 const LICENSE_ROW: &str = "License";
-
-/// Backup ids (3.x form) that become different ids in the target, and back.
-#[derive(Debug, Default, Clone)]
-pub struct IdMap {
-    forward: HashMap<String, String>,
-    reverse: HashMap<String, String>,
-}
-
-impl IdMap {
-    fn insert(&mut self, from: String, to: String) {
-        self.reverse.insert(to.clone(), from.clone());
-        self.forward.insert(from, to);
-    }
-
-    /// The target id of the backup id `id` (3.x form). Owned documents follow their owner:
-    /// `variableset-Projects-1` becomes `variableset-Projects-7` when `Projects-1` does.
-    pub fn map(&self, id: String) -> String {
-        if self.forward.is_empty() {
-            return id;
-        }
-        if let Some(to) = self.forward.get(&id) {
-            return to.clone();
-        }
-        match split_owned(&id) {
-            Some((head, owner, tail)) => match self.forward.get(owner) {
-                Some(to) => format!("{head}-{to}{tail}"),
-                None => id,
-            },
-            None => id,
-        }
-    }
-
-    /// The backup id a target id stands for (the inverse of [`IdMap::map`] for whole ids), so
-    /// pass 1's index can still be asked about a rewritten reference.
-    pub fn original<'a>(&'a self, id: &'a str) -> &'a str {
-        self.reverse.get(id).map(String::as_str).unwrap_or(id)
-    }
-}
-
-/// `variableset-Projects-1-s-2` -> (`variableset`, `Projects-1`, `-s-2`).
-fn split_owned(id: &str) -> Option<(&str, &str, &str)> {
-    let head = OWNED_HEADS
-        .iter()
-        .find(|h| id.len() > h.len() && id.starts_with(*h) && id.as_bytes()[h.len()] == b'-')?;
-    let rest = &id[head.len() + 1..];
-    // The owner is `<Prefix>-<n>`: up to the second hyphen.
-    let first = rest.find('-')?;
-    let end = rest[first + 1..]
-        .find('-')
-        .map(|i| first + 1 + i)
-        .unwrap_or(rest.len());
-    Some((&id[..head.len()], &rest[..end], &rest[end..]))
-}
-
-/// What merging did, per 3.x table; the report's `merge` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MergeReport {
-    /// `--overwrite` or `--nooverwrite`.
-    pub mode: String,
-    /// Per table: rows inserted, replaced, merged, and left as the target had them.
-    pub tables: BTreeMap<String, MergeCounts>,
-    /// Backup documents matched to a target row of the same name (releases: the same version
-    /// of the same project) with another id (`backup id -> target id`), first few.
-    pub matched_by_name: Vec<String>,
-    /// How many documents were matched by name to a different id.
-    pub matched_by_name_count: u64,
-    /// Backup documents given a new id because theirs was taken by a different document in the
-    /// target (`backup id -> new id`), first few.
-    pub renumbered: Vec<String>,
-    /// How many documents were given a new id.
-    pub renumbered_count: u64,
-}
-
-/// Rows of one table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct MergeCounts {
-    /// New rows.
-    pub inserted: u64,
-    /// Target rows replaced by the backup's (`--overwrite`).
-    pub replaced: u64,
-    /// Teams and variable sets whose members or variables were combined (`--overwrite`).
-    pub merged: u64,
-    /// Rows the target already had and kept.
-    pub kept: u64,
-}
 
 const EXAMPLES: usize = crate::report::EXAMPLES;
 
@@ -177,7 +85,7 @@ pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, M
             .iter()
             .map(|(id, _)| id.as_str())
             .chain(index.named[&table].iter().map(|(id, _)| id.as_str()))
-            .filter_map(|id| collections::numbered(id).map(|(_, n)| n))
+            .filter_map(|id| crate::ids::numbered(id).map(|(_, n)| n))
             .max()
             .unwrap_or(0);
         if let Some(row) = sink.find(Table::KeyAllocation, &[Value::Text(table.name().into())])? {
@@ -187,7 +95,7 @@ pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, M
         }
         let mut backup = index.named[&table].clone();
         // Deterministic new ids whatever the dump order.
-        backup.sort_by_key(|(id, _)| (collections::numbered(id).map(|(_, n)| n), id.clone()));
+        backup.sort_by_key(|(id, _)| (crate::ids::numbered(id).map(|(_, n)| n), id.clone()));
         for (id, name) in backup {
             let key = match name.split_once('\u{1f}') {
                 // A release: its project may have been matched to another id.
@@ -200,7 +108,7 @@ pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, M
                 Some(t) => (*t).to_owned(),
                 None if !taken.contains(id.as_str()) => continue,
                 None => {
-                    let Some((c, _)) = collections::numbered(&id) else {
+                    let Some((c, _)) = crate::ids::numbered(&id) else {
                         // Named ids (`feeds-builtin`) stay: the same id is the same document.
                         continue;
                     };
@@ -244,7 +152,7 @@ pub struct Merger {
     /// (the transform emits derived rows right after their parent).
     last_deployment: Outcome,
     last_event: Outcome,
-    /// Server tasks and artifacts whose rows the target kept ([`crate::scan::id_hash`]es):
+    /// Server tasks and artifacts whose rows the target kept ([`crate::ids::id_hash`]es):
     /// their files are not replaced.
     pub kept_ids: std::collections::HashSet<u64>,
     /// What was done.
@@ -343,7 +251,7 @@ impl Merger {
             Table::Deployment => self.last_deployment = outcome,
             Table::Event => self.last_event = outcome,
             Table::ServerTask | Table::Artifact if outcome == Outcome::Kept => {
-                self.kept_ids.insert(crate::scan::id_hash(&id));
+                self.kept_ids.insert(crate::ids::id_hash(&id));
             }
             _ => {}
         }
@@ -388,7 +296,7 @@ fn combine_members(old: &Row, mut row: Row) -> Row {
         return row;
     };
     let list = |v: Option<&Value>| match v {
-        Some(Value::Text(t)) => crate::transform::split_pipe_list(t)
+        Some(Value::Text(t)) => crate::schema::split_pipe_list(t)
             .into_iter()
             .map(str::to_owned)
             .collect::<Vec<_>>(),
@@ -400,7 +308,7 @@ fn combine_members(old: &Row, mut row: Row) -> Row {
             members.push(m);
         }
     }
-    row.values[i] = Value::Text(crate::transform::join_pipe_list(
+    row.values[i] = Value::Text(crate::schema::join_pipe_list(
         members.iter().map(String::as_str),
     ));
     row
@@ -440,7 +348,7 @@ fn combine_variables(old: &Row, mut row: Row) -> Row {
             vars.push(v);
         }
     }
-    row.values[i] = Value::Text(crate::transform::json_text(&new));
+    row.values[i] = Value::Text(crate::schema::json_text(&new));
     row
 }
 

@@ -11,14 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::backup::{Backup, EntryKind};
-use crate::collections::{self, rewrite_id};
+use crate::collections;
 use crate::crypto::MasterKey;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ids::{id_hash, rewrite_id};
+use crate::index::Index;
 use crate::layout;
+pub use crate::merge::Merge;
 use crate::parse::{read_export, split_export, Item, RawItem};
 use crate::report::{BadLogLine, Report, UnknownEntry, EXAMPLES};
-use crate::scan::{id_hash, Index};
-use crate::sink::{Existing, Row, Sink, Table, Value};
+use crate::schema::{Row, Table, Value};
+use crate::sink::{Existing, Sink};
 use crate::transform::{self, task_log, Context, Output};
 
 use files::Staging;
@@ -96,7 +99,7 @@ pub struct MigrateOptions {
     /// Do not convert task logs.
     pub nologs: bool,
     /// `--maxage`: leave out history older than this, unless the current state needs it.
-    pub maxage: Option<crate::filter::Cutoff>,
+    pub maxage: Option<crate::maxage::Cutoff>,
     /// Worker threads for the transform; 0 means one per core. With 1 nothing runs beside the
     /// migrating thread (no reader or task-log thread either): the migration uses one core.
     pub threads: usize,
@@ -106,15 +109,6 @@ pub struct MigrateOptions {
     /// What to do with a target that already holds Octopus data: refuse it (the default), or
     /// merge with [`Merge`] rules.
     pub merge: Option<Merge>,
-}
-
-/// `--overwrite` / `--nooverwrite`: how a backup merges into a target that holds data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Merge {
-    /// `--overwrite`: the backup wins on matching documents; teams and variable sets are merged.
-    Overwrite,
-    /// `--nooverwrite`: the target wins; only documents it does not have are inserted.
-    Keep,
 }
 
 /// Migrates the backup at `backup` (opened with `key`) into `sink`; `None` is a dry run that

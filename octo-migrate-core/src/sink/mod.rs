@@ -1,8 +1,6 @@
 //! Targets: where 3.x rows go. A push-model trait with explicit commit and rollback, so that a
 //! migration is one transaction whatever the target; SQLite and an in-memory sink are provided.
 
-pub mod schema;
-
 mod memory;
 #[cfg(feature = "mssql")]
 mod mssql;
@@ -10,100 +8,14 @@ pub mod mssql_target;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use chrono::{DateTime, FixedOffset, SecondsFormat};
-
+pub use crate::schema::{format_datetime, Column, Row, SqlType, Table, TableDef, Value, TABLES};
 pub use memory::MemorySink;
 #[cfg(feature = "mssql")]
 pub use mssql::{MssqlOptions, MssqlSink};
-pub use schema::{Column, SqlType, Table, TableDef, TABLES};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
 
 use crate::error::Result;
-
-/// One column value, typed as the 3.x schema types it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// SQL NULL.
-    Null,
-    /// `nvarchar`.
-    Text(String),
-    /// `int`.
-    Int(i64),
-    /// `bit`.
-    Bool(bool),
-    /// `datetimeoffset`, with its original offset.
-    DateTime(DateTime<FixedOffset>),
-    /// `uniqueidentifier`.
-    Guid(uuid::Uuid),
-}
-
-impl Value {
-    /// The value as SQLite/text shows it (`None` for NULL): dates in ISO-8601 with their offset,
-    /// GUIDs lowercase with hyphens, bits as 0/1.
-    pub fn to_text(&self) -> Option<String> {
-        match self {
-            Value::Null => None,
-            Value::Text(s) => Some(s.clone()),
-            Value::Int(i) => Some(i.to_string()),
-            Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
-            Value::DateTime(d) => Some(format_datetime(d)),
-            Value::Guid(g) => Some(g.hyphenated().to_string()),
-        }
-    }
-}
-
-/// How every `datetimeoffset` is written as text: ISO-8601 with the original offset and only
-/// the fraction digits that are not zero (`2015-06-30T10:11:12.1234567+10:00`, as .NET wrote it).
-pub fn format_datetime(d: &DateTime<FixedOffset>) -> String {
-    let base = d.to_rfc3339_opts(SecondsFormat::Secs, false);
-    let nanos = d.timestamp_subsec_nanos() % 1_000_000_000;
-    if nanos == 0 {
-        return base;
-    }
-    let frac = format!("{nanos:09}");
-    let frac = frac.trim_end_matches('0');
-    // base is `YYYY-MM-DDTHH:MM:SS+hh:mm`: the fraction goes before the offset.
-    let (secs, offset) = base.split_at(19);
-    format!("{secs}.{frac}{offset}")
-}
-
-/// One row of a table: `values` in the order of the table's columns, identity columns left out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// The table.
-    pub table: Table,
-    /// The values.
-    pub values: Vec<Value>,
-}
-
-impl Row {
-    /// The value of `column`, if the table has it (identity columns have none).
-    pub fn get(&self, column: &str) -> Option<&Value> {
-        let cols = self.table.def().columns;
-        let mut i = 0;
-        for c in cols {
-            if c.ty == SqlType::Identity {
-                continue;
-            }
-            if c.name == column {
-                return self.values.get(i);
-            }
-            i += 1;
-        }
-        None
-    }
-
-    /// The primary key values, in primary key order.
-    pub fn key(&self) -> Vec<&Value> {
-        self.table
-            .def()
-            .primary_key
-            .iter()
-            .filter_map(|c| self.get(c))
-            .collect()
-    }
-}
 
 /// Whether [`Sink::prepare`] accepts a target that already holds Octopus data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

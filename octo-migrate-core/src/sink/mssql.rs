@@ -24,9 +24,9 @@ use tokio::time::Instant;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::mssql_target::{create_table_sql_server, Encrypt, MssqlTarget};
-use super::schema::{Column, SqlType, TableDef, TABLES};
 use super::{Existing, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{Column, SqlType, TableDef, TABLES};
 
 /// A tiberius client over a tokio TCP stream.
 type Conn = Client<Compat<TcpStream>>;

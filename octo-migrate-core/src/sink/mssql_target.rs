@@ -13,7 +13,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::schema::{SqlType, TableDef};
+use crate::schema::{SqlType, TableDef};
 
 /// The default SQL Server port.
 pub const DEFAULT_PORT: u16 = 1433;

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
-use super::schema::{SqlType, TableDef, TABLES};
 use super::{Existing, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{SqlType, TableDef, TABLES};
 
 /// Writes to a SQLite database file.
 pub struct SqliteSink {
@@ -131,9 +131,9 @@ fn from_sqlite(ty: SqlType, v: rusqlite::types::Value) -> std::result::Result<Va
         (_, S::Null) => Value::Null,
         (SqlType::Bit, S::Integer(i)) => Value::Bool(i != 0),
         (SqlType::Int | SqlType::Identity, S::Integer(i)) => Value::Int(i),
-        (SqlType::DateTimeOffset, S::Text(t)) => Value::DateTime(
-            crate::transform::values::parse_datetime(&t).map_err(|e| e.to_string())?,
-        ),
+        (SqlType::DateTimeOffset, S::Text(t)) => {
+            Value::DateTime(crate::schema::parse_datetime(&t).map_err(|e| e.to_string())?)
+        }
         (SqlType::UniqueIdentifier, S::Text(t)) => {
             Value::Guid(uuid::Uuid::parse_str(&t).map_err(|e| e.to_string())?)
         }

@@ -12,15 +12,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
 
-use crate::collections::{self, rewrite_id, Collection, Kind};
+use crate::collections::{self, Collection, Kind};
 use crate::crypto::MasterKey;
+use crate::ids::id_hash;
+use crate::ids::rewrite_id;
+use crate::index::Index;
 use crate::parse::{Body, Document};
 use crate::preflight::Problem;
 use crate::report::{RemovedAction, Report, Tentacle, Unknown, EXAMPLES};
-use crate::scan::{id_hash, Index};
-use crate::sink::{Row, SqlType, Table, Value};
+use crate::schema::{Row, SqlType, Table, Value};
 
-use values::{pipe_list, to_column};
+use crate::schema::json_text;
+use values::to_column;
 
 /// \[public\] Action types Octopus 3.0 dropped (mapping.md "Steps that 3.x does not support").
 pub const UNSUPPORTED_ACTION_TYPES: &[&str] = &["Octopus.Ftp", "Octopus.Azure"];
@@ -255,7 +258,7 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
                 .is_some_and(|s| !s.is_empty());
             if !has_slug {
                 let name = body.get("Name").and_then(Json::as_str).unwrap_or("");
-                derived.push(("Slug", Value::Text(values::slugify(name))));
+                derived.push(("Slug", Value::Text(crate::ids::slugify(name))));
             }
         }
         "Machines" => machine(d, &new_id, &mut body),
@@ -348,7 +351,7 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
     if d.failed {
         return Disposition::Failed;
     }
-    if let Some((_, n)) = collections::numbered(&new_id) {
+    if let Some((_, n)) = crate::ids::numbered(&new_id) {
         let e = d.out.max_ids.entry(table).or_insert(0);
         *e = (*e).max(n);
     }
@@ -392,11 +395,6 @@ fn check_lengths(row: &Row) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The JSON column's text: the remaining properties, in their original order.
-pub(crate) fn json_text(body: &impl serde::Serialize) -> String {
-    serde_json::to_string(body).expect("a JSON map always serializes")
 }
 
 /// Fills a row: `derived` values first, then each column from the property of the same name
@@ -446,7 +444,7 @@ fn project_environment(related: &[String], derived: &mut Vec<(&'static str, Valu
     for (col, coll) in [("ProjectId", "Projects"), ("EnvironmentId", "Environments")] {
         if let Some(id) = related
             .iter()
-            .find(|r| collections::collection_of_id(r).is_some_and(|c| c.name == coll))
+            .find(|r| crate::ids::collection_of_id(r).is_some_and(|c| c.name == coll))
         {
             derived.push((col, Value::Text(id.clone())));
         }
@@ -629,7 +627,7 @@ fn deployment(
     let (Some(created), Some(queue)) = (
         body.get("Created")
             .and_then(Json::as_str)
-            .and_then(|c| values::parse_datetime(c).ok()),
+            .and_then(|c| crate::schema::parse_datetime(c).ok()),
         task.queue_time(),
     ) else {
         return;
@@ -679,14 +677,4 @@ fn deployment(
             deployed_by,
         ],
     });
-}
-
-/// Splits a `|a|b|` column back into its items.
-pub fn split_pipe_list(s: &str) -> Vec<&str> {
-    s.split('|').filter(|x| !x.is_empty()).collect()
-}
-
-/// `|a|b|` from strings; re-exported for sinks and verify.
-pub fn join_pipe_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    pipe_list(items)
 }

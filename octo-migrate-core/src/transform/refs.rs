@@ -29,12 +29,12 @@ impl Doc<'_, '_> {
             return String::new();
         }
         // Taken apart once for both the lookup and the rewrite (this runs for every reference).
-        let canonical = crate::collections::numbered_canonical(value);
+        let canonical = crate::ids::numbered_canonical(value);
         let index = self.ctx.index;
-        if index.contains_hash(crate::scan::id_hash_with(value, canonical)) {
+        if index.contains_hash(crate::ids::id_hash_with(value, canonical)) {
             index
                 .id_map
-                .map(crate::collections::rewrite_id_with(value, canonical))
+                .map(crate::ids::rewrite_id_with(value, canonical))
         } else {
             let key = format!("{}.{}", self.collection.name, field);
             let example = || format!("{} -> {}", self.id, value);

@@ -6,8 +6,8 @@ use std::io::{self, BufRead, Write};
 
 use chrono::{DateTime, FixedOffset};
 
-use super::values::parse_datetime;
-use crate::sink::format_datetime;
+use crate::schema::format_datetime;
+use crate::schema::parse_datetime;
 
 /// \[public\] Category numbers and their names.
 pub const CATEGORIES: &[(u32, &str)] = &[

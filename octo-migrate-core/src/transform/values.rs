@@ -1,60 +1,8 @@
 //! Converting 2.6 JSON values to 3.x column values.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime};
 use serde_json::Value as Json;
 
-use crate::sink::{Column, SqlType, Value};
-
-/// Parses an ISO-8601 date with its offset. A date without an offset (as .NET writes a
-/// `DateTime` of unspecified kind) is taken as UTC \[model\].
-pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
-    let t = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Ok(d);
-    }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
-            return Ok(n.and_utc().fixed_offset());
-        }
-    }
-    Err(format!("{t:?} is not an ISO-8601 date"))
-}
-
-/// A URL slug from a name, as Octopus makes them: lowercase, runs of anything but letters and
-/// digits become one `-`, no leading or trailing `-`.
-pub fn slugify(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut dash = false;
-    for ch in name.chars() {
-        if ch.is_alphanumeric() {
-            if dash && !out.is_empty() {
-                out.push('-');
-            }
-            dash = false;
-            out.extend(ch.to_lowercase());
-        } else {
-            dash = true;
-        }
-    }
-    out
-}
-
-/// `|a|b|` from a list of strings; `''` for an empty list (schema-3x.md conventions).
-pub fn pipe_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for i in items {
-        if out.is_empty() {
-            out.push('|');
-        }
-        out.push_str(i);
-        out.push('|');
-    }
-    out
-}
+use crate::schema::{join_pipe_list as pipe_list, parse_datetime, Column, SqlType, Value};
 
 /// Converts a property's JSON value (or its absence) to a column value.
 pub fn to_column(col: &Column, v: Option<Json>) -> Result<Value, String> {
@@ -143,12 +91,12 @@ mod tests {
         let d = parse_datetime("2015-06-30T10:11:12.1234567+10:00").unwrap();
         assert_eq!(d.offset().local_minus_utc(), 36000);
         assert_eq!(
-            crate::sink::format_datetime(&d),
+            crate::schema::format_datetime(&d),
             "2015-06-30T10:11:12.1234567+10:00"
         );
         let u = parse_datetime("2015-06-30T10:11:12").unwrap();
         assert_eq!(
-            crate::sink::format_datetime(&u),
+            crate::schema::format_datetime(&u),
             "2015-06-30T10:11:12+00:00"
         );
         assert!(parse_datetime("yesterday").is_err());
@@ -156,7 +104,7 @@ mod tests {
 
     #[test]
     fn empty_strings_are_no_value_for_typed_columns() {
-        use crate::sink::{Column, SqlType};
+        use crate::schema::{Column, SqlType};
         let opt = Column {
             name: "StartTime",
             ty: SqlType::DateTimeOffset,
@@ -181,12 +129,5 @@ mod tests {
             to_column(&text, Some(Json::String(String::new()))),
             Ok(Value::Text(String::new()))
         );
-    }
-
-    #[test]
-    fn slugs_and_lists() {
-        assert_eq!(slugify("My  Web--Site 2!"), "my-web-site-2");
-        assert_eq!(pipe_list(["a", "b"]), "|a|b|");
-        assert_eq!(pipe_list(Vec::<&str>::new()), "");
     }
 }

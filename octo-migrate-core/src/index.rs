@@ -4,16 +4,16 @@
 //! It holds a few dozen bytes per document, never a document itself.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::Hasher;
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
-use crate::collections::{self, rewrite_id};
-use crate::filter::HistoryIndex;
+use crate::collections;
+use crate::ids::{id_hash, rewrite_id};
 use crate::layout;
+use crate::maxage::HistoryIndex;
 use crate::parse::{Document, Item};
-use crate::transform::values::parse_datetime;
+use crate::schema::parse_datetime;
 
 /// What a project contributes to other rows.
 #[derive(Debug, Clone, Default)]
@@ -137,9 +137,9 @@ pub struct Index {
     /// Task state names, each kept once ([`TaskInfo`] holds an index).
     states: Vec<Box<str>>,
     /// `(3.x id, name)` of the documents of tables matched by name when merging
-    /// ([`crate::merge::match_column`]): configuration, so a few per project at most.
-    pub named: HashMap<crate::sink::Table, Vec<(String, String)>>,
-    /// Also keep each release's merge key ([`crate::merge::release_key`]) in `named`: set
+    /// ([`crate::schema::match_column`]): configuration, so a few per project at most.
+    pub named: HashMap<crate::schema::Table, Vec<(String, String)>>,
+    /// Also keep each release's merge key ([`crate::ids::release_key`]) in `named`: set
     /// before pass 1 when merging, as releases are history and can be many.
     pub merge_keys: bool,
     /// `Raven/Hilo/<collection>` maxima by lowercased collection name.
@@ -152,7 +152,7 @@ pub struct Index {
     pub history: HistoryIndex,
     /// When merging into a target with data: the backup ids that take other ids there
     /// ([`crate::merge::plan`]); empty otherwise.
-    pub id_map: crate::merge::IdMap,
+    pub id_map: crate::ids::IdMap,
 }
 
 /// For sorted hashes: `starts[p]` is the index of the first hash whose top 16 bits are `>= p`
@@ -177,30 +177,9 @@ fn prefix_range(starts: &[u32], h: u64) -> std::ops::Range<usize> {
     starts[p] as usize..starts[p + 1] as usize
 }
 
-/// A 64-bit hash of a document id in its 3.x form (so any spelling of one id hashes alike).
-pub fn id_hash(id: &str) -> u64 {
-    id_hash_with(id, collections::numbered_canonical(id))
-}
-
-/// [`id_hash`] when the caller has already taken `id` apart.
-pub(crate) fn id_hash_with(id: &str, canonical: Option<(&str, &str)>) -> u64 {
-    // SipHash with fixed keys: deterministic across runs, no id strings kept in memory.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    match canonical {
-        // Numbered ids (nearly all of them) are hashed in pieces, without building the string.
-        Some((name, digits)) => {
-            h.write(name.as_bytes());
-            h.write_u8(b'-');
-            h.write(digits.as_bytes());
-        }
-        None => h.write(rewrite_id(id).as_bytes()),
-    }
-    h.finish()
-}
-
 impl Index {
     /// An empty index; `cutoff` turns on the `--maxage` bookkeeping.
-    pub fn new(cutoff: Option<crate::filter::Cutoff>) -> Index {
+    pub fn new(cutoff: Option<crate::maxage::Cutoff>) -> Index {
         Index {
             history: HistoryIndex::new(cutoff),
             ..Index::default()
@@ -299,15 +278,15 @@ impl Index {
         self.history.add(c.name, &d.id, &d.body);
         let id = rewrite_id(&d.id);
         if let Some(table) = c.table {
-            if let Some(col) = crate::merge::match_column(table) {
+            if let Some(col) = crate::schema::match_column(table) {
                 if let Some(name) = d.body.get(col).and_then(Value::as_str) {
                     let names = self.named.entry(table).or_default();
                     names.push((id.clone(), name.to_owned()));
                 }
-            } else if self.merge_keys && table == crate::sink::Table::Release {
+            } else if self.merge_keys && table == crate::schema::Table::Release {
                 let get = |k: &str| d.body.get(k).and_then(Value::as_str);
                 if let (Some(v), Some(p)) = (get("Version"), get("ProjectId")) {
-                    let key = crate::merge::release_key(v, &rewrite_id(p));
+                    let key = crate::ids::release_key(v, &rewrite_id(p));
                     self.named.entry(table).or_default().push((id.clone(), key));
                 }
             }
@@ -330,7 +309,7 @@ impl Index {
                 let name = s("Name");
                 let slug = match d.body.get("Slug").and_then(Value::as_str) {
                     Some(slug) if !slug.is_empty() => slug.to_owned(),
-                    _ => crate::transform::values::slugify(&name),
+                    _ => crate::ids::slugify(&name),
                 };
                 let group = d
                     .body

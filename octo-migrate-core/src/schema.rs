@@ -1,7 +1,11 @@
-//! The Octopus 3.x tables this project writes, in one place: the SQLite DDL, the row encoders
-//! and (later) the SQL Server schema check are all derived from these definitions.
+//! The Octopus 3.x schema as this project writes it (docs/schema-3x.md), in one place: the
+//! tables and their columns, a row and its values, and the text formats every layer shares
+//! (dates with their offset, `|a|b|` lists, the JSON column). The SQLite DDL, the row encoders
+//! and the SQL Server schema check are all derived from these definitions.
 
 use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat};
 
 /// A 3.x table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -464,6 +468,141 @@ impl fmt::Display for Table {
     }
 }
 
+/// One column value, typed as the 3.x schema types it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// `nvarchar`.
+    Text(String),
+    /// `int`.
+    Int(i64),
+    /// `bit`.
+    Bool(bool),
+    /// `datetimeoffset`, with its original offset.
+    DateTime(DateTime<FixedOffset>),
+    /// `uniqueidentifier`.
+    Guid(uuid::Uuid),
+}
+
+impl Value {
+    /// The value as SQLite/text shows it (`None` for NULL): dates in ISO-8601 with their offset,
+    /// GUIDs lowercase with hyphens, bits as 0/1.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Text(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
+            Value::DateTime(d) => Some(format_datetime(d)),
+            Value::Guid(g) => Some(g.hyphenated().to_string()),
+        }
+    }
+}
+
+/// How every `datetimeoffset` is written as text: ISO-8601 with the original offset and only
+/// the fraction digits that are not zero (`2015-06-30T10:11:12.1234567+10:00`, as .NET wrote it).
+pub fn format_datetime(d: &DateTime<FixedOffset>) -> String {
+    let base = d.to_rfc3339_opts(SecondsFormat::Secs, false);
+    let nanos = d.timestamp_subsec_nanos() % 1_000_000_000;
+    if nanos == 0 {
+        return base;
+    }
+    let frac = format!("{nanos:09}");
+    let frac = frac.trim_end_matches('0');
+    // base is `YYYY-MM-DDTHH:MM:SS+hh:mm`: the fraction goes before the offset.
+    let (secs, offset) = base.split_at(19);
+    format!("{secs}.{frac}{offset}")
+}
+
+/// One row of a table: `values` in the order of the table's columns, identity columns left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The table.
+    pub table: Table,
+    /// The values.
+    pub values: Vec<Value>,
+}
+
+impl Row {
+    /// The value of `column`, if the table has it (identity columns have none).
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        let cols = self.table.def().columns;
+        let mut i = 0;
+        for c in cols {
+            if c.ty == SqlType::Identity {
+                continue;
+            }
+            if c.name == column {
+                return self.values.get(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The primary key values, in primary key order.
+    pub fn key(&self) -> Vec<&Value> {
+        self.table
+            .def()
+            .primary_key
+            .iter()
+            .filter_map(|c| self.get(c))
+            .collect()
+    }
+}
+
+/// Parses an ISO-8601 date with its offset. A date without an offset (as .NET writes a
+/// `DateTime` of unspecified kind) is taken as UTC \[model\].
+pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    let t = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d);
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(n.and_utc().fixed_offset());
+        }
+    }
+    Err(format!("{t:?} is not an ISO-8601 date"))
+}
+
+/// `|a|b|` from a list of strings; `''` for an empty list (schema-3x.md conventions).
+pub fn join_pipe_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for i in items {
+        if out.is_empty() {
+            out.push('|');
+        }
+        out.push_str(i);
+        out.push('|');
+    }
+    out
+}
+
+/// Splits a `|a|b|` column back into its items.
+pub fn split_pipe_list(s: &str) -> Vec<&str> {
+    s.split('|').filter(|x| !x.is_empty()).collect()
+}
+
+/// The JSON column's text: the remaining properties, in their original order.
+pub fn json_text(body: &impl serde::Serialize) -> String {
+    serde_json::to_string(body).expect("a JSON map always serializes")
+}
+
+/// \[public\] The column a document is matched by when merging: `Name` in the tables where
+/// schema-3x.md makes it unique, `Username` for users. Every other table matches by id.
+pub fn match_column(table: Table) -> Option<&'static str> {
+    let def = table.def();
+    ["Name", "Username"]
+        .into_iter()
+        .find(|col| def.unique.iter().any(|u| u == &[*col]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,5 +622,12 @@ mod tests {
             }
         }
         assert_eq!(TABLES.len(), TABLE_NAMES.len());
+    }
+
+    #[test]
+    fn pipe_lists() {
+        assert_eq!(join_pipe_list(["a", "b"]), "|a|b|");
+        assert_eq!(join_pipe_list(Vec::<&str>::new()), "");
+        assert_eq!(split_pipe_list("|a|b|"), ["a", "b"]);
     }
 }

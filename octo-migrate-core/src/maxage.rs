@@ -8,10 +8,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, FixedOffset};
 use serde_json::Value;
 
-use crate::collections::{numbered, Kind};
+use crate::collections::Kind;
+use crate::ids::id_hash;
+use crate::ids::numbered;
 use crate::parse::Body;
-use crate::scan::id_hash;
-use crate::transform::values::parse_datetime;
+use crate::schema::parse_datetime;
 
 /// \[model\] The field that dates each history collection.
 pub const AGE_FIELDS: &[(&str, &str)] = &[
