@@ -1,4 +1,4 @@
-//! The one place where outcomes become exit codes and messages (cli.md "Exit codes").
+//! The one place where outcomes become exit codes and messages (docs/cli.md "Exit codes").
 
 use std::process::ExitCode;
 

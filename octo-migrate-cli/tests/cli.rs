@@ -1,4 +1,4 @@
-//! The binary tested as a process: exit codes and messages of cli.md.
+//! The binary tested as a process: exit codes and messages of docs/cli.md.
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! The corruption suite: damaged and hostile backups, each run through the binary. Every case
-//! ends with the exit code cli.md gives it and a message on stderr, never a panic, never a row
+//! ends with the exit code docs/cli.md gives it and a message on stderr, never a panic, never a row
 //! or a file in the target.
 
 use std::io::Cursor;

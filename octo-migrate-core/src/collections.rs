@@ -1,4 +1,4 @@
-//! The 2.6 collections and their 3.x homes (mapping.md's table), and the id rules, in one place.
+//! The 2.6 collections and their 3.x homes (docs/mapping.md's table), and the id rules, in one place.
 
 use crate::schema::Table;
 

@@ -33,7 +33,7 @@ pub(crate) fn numbered_canonical(id: &str) -> Option<(&'static str, &str)> {
     Some((c.name, digits))
 }
 
-/// Rewrites a 2.6 id to its 3.x form (mapping.md "Ids"): `projects-1` -> `Projects-1`,
+/// Rewrites a 2.6 id to its 3.x form (docs/mapping.md "Ids"): `projects-1` -> `Projects-1`,
 /// `variableset-projects-1-s-2` -> `variableset-Projects-1-s-2`, anything else lowercase
 /// (`feeds-builtin`, `certificate-global`). The same function serves documents and references,
 /// so they always agree.

@@ -19,7 +19,7 @@ use crate::parse::{read_export, Item};
 use crate::schema::format_datetime;
 use crate::schema::parse_datetime;
 
-/// The day counts `inspect` evaluates (cli.md).
+/// The day counts `inspect` evaluates (docs/cli.md).
 pub const MAXAGE_DAYS: &[u32] = &[30, 90, 180, 365];
 
 /// One entry of the backup.

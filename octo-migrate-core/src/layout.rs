@@ -1,4 +1,4 @@
-//! Every \[model\] decision about the backup's layout, in one place (backup-format.md, schema-3x.md):
+//! Every \[model\] decision about the backup's layout, in one place (docs/backup-format.md, docs/schema-3x.md):
 //! a real backup that disagrees changes a constant here, not code elsewhere.
 
 /// The key-check entry.

@@ -1,5 +1,5 @@
 //! `--maxage=N`: keep N days of history, and the older documents the current state needs
-//! (mapping.md "`--maxage=N`"). Pass 1 feeds [`HistoryIndex`] a few numbers per history
+//! (docs/mapping.md "`--maxage=N`"). Pass 1 feeds [`HistoryIndex`] a few numbers per history
 //! document; [`HistoryIndex::decide`] applies the keep rules once the whole dump is seen, so the
 //! result depends neither on document order nor on threads; pass 2 asks [`HistoryIndex::keep`].
 

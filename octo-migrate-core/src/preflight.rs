@@ -1,4 +1,4 @@
-//! Problems that stop a migration before anything is committed (cli.md "Order of work"). The
+//! Problems that stop a migration before anything is committed (docs/cli.md "Order of work"). The
 //! migration collects all of them and reports them together, not the first one only.
 
 use std::fmt;

@@ -571,7 +571,7 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
     Err(format!("{t:?} is not an ISO-8601 date"))
 }
 
-/// `|a|b|` from a list of strings; `''` for an empty list (schema-3x.md conventions).
+/// `|a|b|` from a list of strings; `''` for an empty list (docs/schema-3x.md conventions).
 pub fn join_pipe_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for i in items {
@@ -595,7 +595,7 @@ pub fn json_text(body: &impl serde::Serialize) -> String {
 }
 
 /// \[public\] The column a document is matched by when merging: `Name` in the tables where
-/// schema-3x.md makes it unique, `Username` for users. Every other table matches by id.
+/// docs/schema-3x.md makes it unique, `Username` for users. Every other table matches by id.
 pub fn match_column(table: Table) -> Option<&'static str> {
     let def = table.def();
     ["Name", "Username"]

@@ -1,4 +1,4 @@
-//! `--maxage`: each rule of mapping.md by hand, then properties on generated backups.
+//! `--maxage`: each rule of docs/mapping.md by hand, then properties on generated backups.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;

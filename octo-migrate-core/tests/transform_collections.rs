@@ -1,5 +1,5 @@
-//! The transform of every collection of mapping.md's table, checked against rows written out by
-//! hand from the spec (mapping.md, schema-3x.md, docs/DESIGN.md for what the spec leaves open).
+//! The transform of every collection of docs/mapping.md's table, checked against rows written out by
+//! hand from the spec (docs/mapping.md, docs/schema-3x.md, docs/DESIGN.md for what the spec leaves open).
 //!
 //! One small 2.6 "world" of documents is indexed as pass 1 would index it; each test transforms
 //! the document(s) it is about and compares the rows with the expected ones, column by column

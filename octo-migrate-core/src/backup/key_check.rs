@@ -1,4 +1,4 @@
-//! The key check, before anything else is read (backup-format.md section 3).
+//! The key check, before anything else is read (docs/backup-format.md section 3).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

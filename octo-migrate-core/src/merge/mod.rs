@@ -1,5 +1,5 @@
 //! Merging into a target that already holds Octopus data (`--overwrite`, `--nooverwrite`;
-//! cli.md). Two steps, both here:
+//! docs/cli.md). Two steps, both here:
 //!
 //! 1. Before pass 2, [`plan`] matches the backup's named documents to the target's rows by name
 //!    (case-insensitive, as Octopus compares names) and decides each one's 3.x id: the target's

@@ -98,7 +98,7 @@ impl RawItem {
         }
     }
 
-    /// A document's id and collection from its `@metadata` (backup-format.md section 4):
+    /// A document's id and collection from its `@metadata` (docs/backup-format.md section 4):
     /// the one place that decides what a document without a usable id is.
     fn identity(
         &self,
@@ -157,7 +157,7 @@ impl RawItem {
                 })
                 .flatten();
             let (id, collection) = self.identity(meta, id_hint)?;
-            // RavenDB keeps the id in @metadata; a body `Id` is ignored (backup-format.md).
+            // RavenDB keeps the id in @metadata; a body `Id` is ignored (docs/backup-format.md).
             body.shift_remove("Id");
             Ok(Item::Doc(Document {
                 id,

@@ -85,7 +85,7 @@ pub trait ProgressSink: Send + Sync {
     fn report(&self, p: &Progress);
 }
 
-/// Options of a migration (cli.md `migrate`).
+/// Options of a migration (docs/cli.md `migrate`).
 #[derive(Clone, Default)]
 pub struct MigrateOptions {
     /// Progress receiver (a terminal bar, a log line); `None` reports nothing.

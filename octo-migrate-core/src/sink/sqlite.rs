@@ -60,7 +60,7 @@ impl SqliteSink {
     }
 }
 
-/// `CREATE TABLE` for one table: SQLite types per schema-3x.md's embedded-default rules.
+/// `CREATE TABLE` for one table: SQLite types per docs/schema-3x.md's embedded-default rules.
 pub(crate) fn create_table_sql(def: &TableDef) -> String {
     let mut cols = Vec::new();
     for c in def.columns {

@@ -1,6 +1,6 @@
-//! Pass 2: one 2.6 document in, 3.x rows out (mapping.md). References are rewritten where they
+//! Pass 2: one 2.6 document in, 3.x rows out (docs/mapping.md). References are rewritten where they
 //! stand, sensitive values are re-encrypted, every property without a column of its own goes
-//! into `JSON` (including properties mapping.md does not name), and problems are collected
+//! into `JSON` (including properties docs/mapping.md does not name), and problems are collected
 //! rather than thrown, so the preflight can report all of them at once.
 
 mod refs;
@@ -25,7 +25,7 @@ use crate::schema::{Row, SqlType, Table, Value};
 use crate::schema::json_text;
 use values::to_column;
 
-/// \[public\] Action types Octopus 3.0 dropped (mapping.md "Steps that 3.x does not support").
+/// \[public\] Action types Octopus 3.0 dropped (docs/mapping.md "Steps that 3.x does not support").
 pub const UNSUPPORTED_ACTION_TYPES: &[&str] = &["Octopus.Ftp", "Octopus.Azure"];
 
 /// \[public\] Permissions 3.0 added, granted to every role that could administer the system.
@@ -439,7 +439,7 @@ fn related_ids(body: &Body) -> Vec<String> {
     }
 }
 
-/// 3.x ProjectId/EnvironmentId: the first related id of that collection (mapping.md).
+/// 3.x ProjectId/EnvironmentId: the first related id of that collection (docs/mapping.md).
 fn project_environment(related: &[String], derived: &mut Vec<(&'static str, Value)>) {
     for (col, coll) in [("ProjectId", "Projects"), ("EnvironmentId", "Environments")] {
         if let Some(id) = related

@@ -1,4 +1,4 @@
-//! Rewriting document references where mapping.md says they stand, and only there.
+//! Rewriting document references where docs/mapping.md says they stand, and only there.
 
 use serde_json::Value as Json;
 

@@ -1,5 +1,5 @@
-//! Task logs: 2.6 activity-log lines to the 3.x task-log file format (backup-format.md section 5,
-//! schema-3x.md "Files beside the database"). A line that does not parse never stops the
+//! Task logs: 2.6 activity-log lines to the 3.x task-log file format (docs/backup-format.md section 5,
+//! docs/schema-3x.md "Files beside the database"). A line that does not parse never stops the
 //! migration: it is kept verbatim as an Error line and counted.
 
 use std::io::{self, BufRead, Write};

@@ -20,7 +20,7 @@ pub fn to_column(col: &Column, v: Option<Json>) -> Result<Value, String> {
                 Ok(Value::Null)
             } else {
                 match col.ty {
-                    // schema-3x.md: a NOT NULL text column that cannot be derived gets ''.
+                    // docs/schema-3x.md: a NOT NULL text column that cannot be derived gets ''.
                     SqlType::NVarChar(_) => Ok(Value::Text(String::new())),
                     SqlType::Int => Ok(Value::Int(0)),
                     SqlType::Bit => Ok(Value::Bool(false)),
