@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use octo_migrate_core::backup::Backup;
-use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::error::Location;
-use octo_migrate_core::parse::{read_export, ExportSummary, Item};
-use octo_migrate_core::pipeline::{migrate, MigrateOptions};
+use octo_migrate_core::internals::backup::Backup;
+use octo_migrate_core::internals::parse::{read_export, ExportSummary, Item};
 use octo_migrate_core::sample::{sample_key, write_sample_file, SampleOptions};
+use octo_migrate_core::MasterKey;
+use octo_migrate_core::Migration;
 
 const SEED: u64 = 7;
 const DEFAULT_SCALE: u32 = 20;
@@ -109,12 +109,13 @@ fn bench_read_backup(c: &mut Criterion) {
     });
 
     g.throughput(Throughput::Bytes(fx.file_bytes));
-    let opts = MigrateOptions {
-        skip_unsupported_steps: true,
-        ..MigrateOptions::default()
-    };
     g.bench_function("migrate_dry_run", |b| {
-        b.iter(|| migrate(black_box(&fx.path), &fx.key, None, &opts).expect("dry run"))
+        b.iter(|| {
+            Migration::new(black_box(&fx.path), &fx.key)
+                .skip_unsupported_steps(true)
+                .dry_run()
+                .expect("dry run")
+        })
     });
     g.finish();
 }

@@ -25,18 +25,18 @@ use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
 };
 use flate2::bufread::MultiGzDecoder;
-use octo_migrate_core::collections::{self, Collection};
-use octo_migrate_core::crypto::{MasterKey, MkStreamReader};
 use octo_migrate_core::error::Location;
-use octo_migrate_core::index::Index;
-use octo_migrate_core::maxage::{Cutoff, HistoryIndex};
-use octo_migrate_core::parse::{split_export, Document, Item};
+use octo_migrate_core::internals::collections::{self, Collection};
+use octo_migrate_core::internals::crypto::{MasterKey, MkStreamReader};
+use octo_migrate_core::internals::index::Index;
+use octo_migrate_core::internals::maxage::{Cutoff, HistoryIndex};
+use octo_migrate_core::internals::parse::{split_export, Document, Item};
+use octo_migrate_core::internals::schema::parse_datetime;
+use octo_migrate_core::internals::transform::{transform, Context, Output};
 use octo_migrate_core::sample::{
     sample_key, write_sample, SampleOptions, DUMP_ENTRY, SAMPLE_AS_OF,
 };
-use octo_migrate_core::schema::parse_datetime;
 use octo_migrate_core::sink::{Existing, MemorySink, Row, Sink, SqliteSink};
-use octo_migrate_core::transform::{transform, Context, Output};
 
 const SEED: u64 = 7;
 

@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{self, Cursor};
 use std::path::Path;
 
-use octo_migrate_core::crypto::MasterKey;
+use octo_migrate_core::MasterKey;
 use octo_migrate_core::sample::{sample_key, BackupWriter, DumpOptions, EntryForm};
 use serde_json::json;
 

@@ -6,7 +6,7 @@ use std::io::{Cursor, Read};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use octo_migrate_core::crypto::MkStreamReader;
+use octo_migrate_core::internals::crypto::MkStreamReader;
 use octo_migrate_core::sample::sample_key;
 
 fn main() {

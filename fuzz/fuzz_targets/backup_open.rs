@@ -18,10 +18,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use octo_migrate_core::backup::{Backup, EntryKind};
-use octo_migrate_core::crypto::MasterKey;
+use octo_migrate_core::internals::backup::{Backup, EntryKind};
+use octo_migrate_core::MasterKey;
 use octo_migrate_core::error::{Error, Location};
-use octo_migrate_core::parse::{read_export, Item};
+use octo_migrate_core::internals::parse::{read_export, Item};
 use octo_migrate_core::sample::sample_key;
 
 /// Seed of the fixed key; must match `examples/make_seeds.rs`.

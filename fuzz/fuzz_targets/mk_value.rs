@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use octo_migrate_core::crypto::{
+use octo_migrate_core::internals::crypto::{
     decrypt_value, encrypt_value, encrypt_value_with_iv, MasterKey, BLOCK,
 };
 use octo_migrate_core::sample::sample_key;

@@ -12,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use octo_migrate_core::error::Location;
-use octo_migrate_core::parse::{read_export, split_export, Item, INDEX_PROPERTIES};
+use octo_migrate_core::internals::parse::{read_export, split_export, Item, INDEX_PROPERTIES};
 
 fuzz_target!(|data: &[u8]| {
     let (mut docs, mut attachments) = (0u64, 0u64);

@@ -31,14 +31,14 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use octo_migrate_core::collections::COLLECTIONS;
-use octo_migrate_core::ids::rewrite_id;
-use octo_migrate_core::crypto::{encrypt_value_with_iv, MasterKey};
-use octo_migrate_core::parse::{Document, Item};
+use octo_migrate_core::internals::collections::COLLECTIONS;
+use octo_migrate_core::internals::ids::rewrite_id;
+use octo_migrate_core::internals::crypto::{encrypt_value_with_iv, MasterKey};
+use octo_migrate_core::internals::parse::{Document, Item};
 use octo_migrate_core::sample::sample_key;
-use octo_migrate_core::index::Index;
+use octo_migrate_core::internals::index::Index;
 use octo_migrate_core::sink::{SqlType, Table, Value};
-use octo_migrate_core::transform::{self, Context, Disposition, Output};
+use octo_migrate_core::internals::transform::{self, Context, Disposition, Output};
 use serde_json::{json, Map, Value as Json};
 
 fn keys() -> &'static (MasterKey, MasterKey, MasterKey) {
@@ -630,7 +630,7 @@ fuzz_target!(|data: &[u8]| {
     let mut kept = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (doc, sens) in docs {
-        if !seen.insert(octo_migrate_core::ids::id_hash(&doc.id)) {
+        if !seen.insert(octo_migrate_core::internals::ids::id_hash(&doc.id)) {
             continue;
         }
         index.add(&Item::Doc(doc.clone()));

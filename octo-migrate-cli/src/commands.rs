@@ -4,15 +4,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use octo_migrate_core::crypto::MasterKey;
-use octo_migrate_core::maxage::Cutoff;
-use octo_migrate_core::pipeline::{migrate, Merge, MigrateOptions};
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
 use octo_migrate_core::sink::mssql_target::MssqlTarget;
 #[cfg(feature = "mssql")]
 use octo_migrate_core::sink::{MssqlOptions, MssqlSink};
 use octo_migrate_core::sink::{Sink, SqliteSink};
+use octo_migrate_core::MasterKey;
+use octo_migrate_core::{Merge, Migration, TaskLogs};
 
 use zeroize::Zeroizing;
 
@@ -77,33 +76,47 @@ fn target_key_of(
     }
 }
 
-fn maxage_of(days: Option<u32>, as_of: Option<&str>) -> Result<Option<Cutoff>, Failure> {
-    match days {
-        None => Ok(None),
-        Some(d) => Ok(Some(Cutoff::new(d, parse_as_of(as_of)?))),
+/// The migration the options that change its result describe (shared by `migrate` and
+/// `verify`, so that both mean the same by them).
+fn migration_of(
+    file: &Path,
+    key: &MasterKey,
+    target_key: Option<MasterKey>,
+    content: &crate::args::ContentArgs,
+) -> Result<Migration, Failure> {
+    let mut m = Migration::new(file, key)
+        .skip_unsupported_steps(content.skip_unsupported_steps)
+        .task_logs(if content.nologs {
+            TaskLogs::Skip
+        } else {
+            TaskLogs::Convert
+        });
+    if let Some(k) = &target_key {
+        m = m.target_key(k);
     }
+    if let Some(days) = content.maxage {
+        m = m
+            .max_age_days(days)
+            .as_of(parse_as_of(content.as_of.as_deref())?);
+    }
+    Ok(m)
 }
 
 fn run_verify(a: VerifyArgs) -> Result<ExitCode, Failure> {
     let key = source_key(&a.key, false)?;
     let db = sqlite_path(&a.target.target)?;
-    let opts = MigrateOptions {
-        target_key: target_key_of(
-            a.target.target_master_key.as_ref(),
-            a.target.target_master_key_file.as_ref(),
-        )?,
-        skip_unsupported_steps: a.content.skip_unsupported_steps,
-        nologs: a.content.nologs,
-        maxage: maxage_of(a.content.maxage, a.content.as_of.as_deref())?,
-        ..MigrateOptions::default()
-    };
+    let target_key = target_key_of(
+        a.target.target_master_key.as_ref(),
+        a.target.target_master_key_file.as_ref(),
+    )?;
+    let migration = migration_of(&a.file, &key, target_key, &a.content)?;
     let files = Some(
         a.target
             .files_dir
             .clone()
             .unwrap_or_else(|| default_files_dir(&db)),
     );
-    let v = octo_migrate_core::verify::verify_sqlite(&a.file, &key, &db, files, &opts)?;
+    let v = octo_migrate_core::verify::verify_sqlite(migration, &db, files)?;
     for d in &v.differences {
         println!("differs: {d}");
     }
@@ -341,33 +354,36 @@ fn run_migrate(a: MigrateArgs) -> Result<ExitCode, Failure> {
         }
     };
     let merge = match (a.overwrite, a.nooverwrite) {
-        (true, _) => Some(Merge::Overwrite),
-        (_, true) => Some(Merge::Keep),
-        _ => None,
+        (true, _) => Merge::BackupWins,
+        (_, true) => Merge::TargetWins,
+        _ => Merge::Refuse,
     };
-    let maxage = maxage_of(a.content.maxage, a.content.as_of.as_deref())?;
     let reporter = crate::progress::Reporter::new(a.quiet).map(std::sync::Arc::new);
-    let opts = MigrateOptions {
-        progress: reporter
-            .clone()
-            .map(|r| r as std::sync::Arc<dyn octo_migrate_core::pipeline::ProgressSink>),
-        threads: a.threads,
-        onlylogs: a.onlylogs,
-        maxage,
-        target_key,
-        files_dir,
-        skip_unsupported_steps: a.content.skip_unsupported_steps,
-        nologs: a.content.nologs,
-        merge,
-    };
+    let mut migration = migration_of(&a.file, &key, target_key, &a.content)?
+        .merge(merge)
+        .cancel_token(crate::signals::cancel_on_interrupt());
+    if a.onlylogs {
+        migration = migration.task_logs(TaskLogs::Only);
+    }
+    if let Some(n) = std::num::NonZeroUsize::new(a.threads) {
+        migration = migration.threads(n);
+    }
+    if let Some(r) = &reporter {
+        migration = migration.progress(r.clone());
+    }
+    if let Some(dir) = files_dir {
+        migration = migration.files_dir(dir);
+    }
     // A dry run neither opens nor creates the target.
     let mut target: Option<Box<dyn Sink>> = match spec {
         _ if a.dry_run => None,
         TargetSpec::Sqlite(db) => Some(Box::new(SqliteSink::new(db))),
         TargetSpec::Mssql(t) => Some(open_mssql(t, a.create_schema)?),
     };
-    let sink: Option<&mut dyn Sink> = target.as_deref_mut().map(|s| s as &mut dyn Sink);
-    let outcome = migrate(&a.file, &key, sink, &opts);
+    let outcome = match target.as_deref_mut() {
+        Some(sink) => migration.run(sink),
+        None => migration.dry_run(),
+    };
     if let Some(r) = &reporter {
         r.finish();
     }

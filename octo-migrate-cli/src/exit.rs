@@ -16,6 +16,10 @@ pub const CORRUPT: u8 = 4;
 pub const TARGET: u8 = 5;
 /// The preflight found problems; nothing written.
 pub const PREFLIGHT: u8 = 6;
+/// A bug in octo-migrate (a panic caught in a worker); nothing committed.
+pub const INTERNAL: u8 = 70;
+/// Interrupted (Ctrl-C); nothing committed. 128 + SIGINT, as shells report it.
+pub const CANCELLED: u8 = 130;
 
 /// A CLI-level failure: a library error, or a usage problem found before calling it.
 #[derive(Debug)]
@@ -43,7 +47,20 @@ pub fn code_of(e: &Error) -> u8 {
             TARGET
         }
         ErrorKind::Preflight(_) => PREFLIGHT,
-        _ => CORRUPT,
+        ErrorKind::Cancelled => CANCELLED,
+        _ => INTERNAL,
+    }
+}
+
+/// The library's message, with the command-line advice it cannot give itself.
+fn message_of(e: &Error) -> String {
+    match e.kind() {
+        ErrorKind::TargetNotEmpty { target, tables } => format!(
+            "target {target} already holds Octopus data (tables {}); nothing was written. \
+             Use --nooverwrite to keep what is there or --overwrite to let the backup win",
+            tables.join(", ")
+        ),
+        _ => e.to_string(),
     }
 }
 
@@ -51,7 +68,7 @@ pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
     let (code, msg) = match f {
         Failure::Usage(m) => (USAGE, m.clone()),
         Failure::Io(m) => (TARGET, m.clone()),
-        Failure::Core(e) => (code_of(e), e.to_string()),
+        Failure::Core(e) => (code_of(e), message_of(e)),
     };
     eprintln!("error: {msg}");
     if verbose {

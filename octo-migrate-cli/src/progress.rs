@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use octo_migrate_core::pipeline::{Progress, ProgressSink};
+use octo_migrate_core::{Progress, ProgressSink};
 
 /// How often the non-terminal log line is written.
 const LOG_EVERY: Duration = Duration::from_secs(5);

@@ -220,7 +220,7 @@ fn bad_documents_and_old_versions() {
     assert_eq!(run("no @metadata", &no_meta.0, &no_meta.1).0, 4);
     let other = MasterKey::generate();
     let undecryptable = with_docs(&[
-        serde_json::json!({"Name": "F", "Password": octo_migrate_core::crypto::encrypt_value(&other, "pw"),
+        serde_json::json!({"Name": "F", "Password": octo_migrate_core::internals::crypto::encrypt_value(&other, "pw"),
         "@metadata": {"@id": "feeds-1", "Raven-Entity-Name": "Feeds"}}),
     ]);
     let (code, stderr) = run("undecryptable", &undecryptable.0, &undecryptable.1);

@@ -84,8 +84,10 @@ pub enum ErrorKind {
     Target {
         /// The target, without any password.
         target: String,
-        /// What went wrong.
+        /// What went wrong, in words (the driver's message included).
         reason: String,
+        /// The driver's error, when a driver failed.
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The target already holds Octopus data and no overwrite mode was chosen.
     TargetNotEmpty {
@@ -103,6 +105,11 @@ pub enum ErrorKind {
     },
     /// The preflight found problems; nothing was written.
     Preflight(Vec<Problem>),
+    /// The migration was cancelled ([`crate::CancelToken`]); nothing was committed.
+    Cancelled,
+    /// A bug in this library (a panic caught in a worker, an invariant broken): nothing was
+    /// committed. Please report it with the message.
+    Internal(String),
 }
 
 /// The error of a migration step. A failed migration still carries its [`Report`].
@@ -170,8 +177,31 @@ impl Error {
         ErrorKind::Target {
             target: target.into(),
             reason: reason.to_string(),
+            source: None,
         }
         .into()
+    }
+    /// A driver's error `e` while doing `context` (empty: the driver's message alone), kept
+    /// as the error's [`std::error::Error::source`].
+    pub(crate) fn driver(
+        target: impl Into<String>,
+        context: impl fmt::Display,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let context = context.to_string();
+        ErrorKind::Target {
+            target: target.into(),
+            reason: if context.is_empty() {
+                e.to_string()
+            } else {
+                format!("{context}: {e}")
+            },
+            source: Some(Box::new(e)),
+        }
+        .into()
+    }
+    pub(crate) fn internal(what: impl Into<String>) -> Error {
+        ErrorKind::Internal(what.into()).into()
     }
 }
 
@@ -228,20 +258,20 @@ impl fmt::Display for Error {
                 "the backup is corrupt or unreadable ({at}): {reason}. Copy the .octobak again \
                  (a partial copy is the usual cause) or take a new backup on the 2.6 server"
             ),
-            ErrorKind::Target { target, reason } if target.starts_with("sqlite:") => write!(
+            ErrorKind::Target { target, reason, .. } if target.starts_with("sqlite:") => write!(
                 f,
                 "target {target} failed: {reason}; nothing was committed. Check that the path \
                  exists and is writable and that no other program holds the database"
             ),
             // SQL Server reasons carry their own advice (host, login, database, schema).
-            ErrorKind::Target { target, reason } => write!(
+            ErrorKind::Target { target, reason, .. } => write!(
                 f,
                 "target {target} failed: {reason}; nothing was committed"
             ),
             ErrorKind::TargetNotEmpty { target, tables } => write!(
                 f,
                 "target {target} already holds Octopus data (tables {}); nothing was written. \
-                 Use --nooverwrite to keep what is there or --overwrite to let the backup win",
+                 Choose how to merge: keep what is there, or let the backup win",
                 tables.join(", ")
             ),
             ErrorKind::Files { path, source } => write!(
@@ -260,6 +290,12 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            ErrorKind::Cancelled => f.write_str("the migration was cancelled; nothing was committed"),
+            ErrorKind::Internal(what) => write!(
+                f,
+                "internal error: {what}; nothing was committed. This is a bug in octo-migrate: \
+                 please report it with this message"
+            ),
         }
     }
 }
@@ -269,6 +305,9 @@ impl std::error::Error for Error {
         match &*self.kind {
             ErrorKind::BackupIo { source, .. } | ErrorKind::Files { source, .. } => Some(source),
             ErrorKind::KeyFormat(e) => Some(e),
+            ErrorKind::Target {
+                source: Some(e), ..
+            } => Some(e.as_ref()),
             _ => None,
         }
     }

@@ -215,11 +215,6 @@ impl Index {
         }
     }
 
-    /// Whether a document with this id (any case) is in the backup.
-    pub fn contains(&self, id: &str) -> bool {
-        self.contains_hash(id_hash(id))
-    }
-
     /// Whether a document whose [`id_hash`] is `h` is in the backup.
     pub(crate) fn contains_hash(&self, h: u64) -> bool {
         if self.finished {
@@ -386,15 +381,15 @@ mod tests {
             index.add(&Item::Doc(doc));
         }
         assert!(
-            index.contains("Projects-17"),
+            index.contains_hash(id_hash("Projects-17")),
             "before finish, the slow path"
         );
         index.finish().unwrap();
         for id in &ids {
-            assert!(index.contains(id), "{id}");
+            assert!(index.contains_hash(id_hash(id)), "{id}");
         }
-        assert!(!index.contains("projects-5000"));
-        assert!(!index.contains("environments-1"));
+        assert!(!index.contains_hash(id_hash("projects-5000")));
+        assert!(!index.contains_hash(id_hash("environments-1")));
         assert!(std::mem::size_of::<TaskInfo>() <= 32);
     }
 }

@@ -232,9 +232,4 @@ impl HistoryIndex {
             _ => recent || self.keep.contains(&id),
         }
     }
-
-    /// Whether a filter is active.
-    pub fn active(&self) -> bool {
-        self.cutoff.is_some()
-    }
 }

@@ -235,6 +235,79 @@ pub struct Report {
 
 /// How many examples of a kind the report keeps.
 pub const EXAMPLES: usize = 5;
+/// How many unparsable task-log lines the report keeps (the count covers them all).
+pub const BAD_LINE_EXAMPLES: usize = 100;
+/// How many artifacts without content the report names (the count covers them all).
+pub const MISSING_CONTENT_EXAMPLES: usize = EXAMPLES * 20;
+
+/// Appends `from` to `to`, keeping at most `cap` items.
+fn extend_capped<T>(to: &mut Vec<T>, from: Vec<T>, cap: usize) {
+    let room = cap.saturating_sub(to.len());
+    to.extend(from.into_iter().take(room));
+}
+
+/// Combines the report of a part of a migration (a worker's documents, the task-log thread)
+/// into the whole: counts add up, lists are appended (examples up to their caps), and what
+/// only one part knows (the license, the merge section, the backup) is taken from the part
+/// that has it.
+impl AddAssign<Report> for Report {
+    fn add_assign(&mut self, o: Report) {
+        if self.backup.is_empty() {
+            self.backup = o.backup;
+        }
+        self.octopus_version = self.octopus_version.take().or(o.octopus_version);
+        self.target = self.target.take().or(o.target);
+        for (k, v) in &o.collections {
+            *self.collections.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in o.tables {
+            *self.tables.entry(k).or_default() += v;
+        }
+        self.reencrypted_values += o.reencrypted_values;
+        for (k, v) in o.dangling_references {
+            let d = self.dangling_references.entry(k).or_default();
+            d.count += v.count;
+            extend_capped(&mut d.examples, v.examples, EXAMPLES);
+        }
+        for (k, v) in o.unknown_collections {
+            let u = self.unknown_collections.entry(k).or_default();
+            u.count += v.count;
+            extend_capped(&mut u.first_ids, v.first_ids, EXAMPLES);
+        }
+        self.unknown_entries.extend(o.unknown_entries);
+        self.retention_policies_not_migrated
+            .extend(o.retention_policies_not_migrated);
+        self.task_logs += o.task_logs;
+        self.task_log_lines += o.task_log_lines;
+        self.unparsable_log_line_count += o.unparsable_log_line_count;
+        extend_capped(
+            &mut self.unparsable_log_lines,
+            o.unparsable_log_lines,
+            BAD_LINE_EXAMPLES,
+        );
+        self.artifact_files += o.artifact_files;
+        extend_capped(
+            &mut self.artifacts_without_content,
+            o.artifacts_without_content,
+            MISSING_CONTENT_EXAMPLES,
+        );
+        self.removed_actions.extend(o.removed_actions);
+        if o.license.is_some() {
+            self.license = o.license;
+        }
+        self.tentacles.extend(o.tentacles);
+        if o.merge.is_some() {
+            self.merge = o.merge;
+        }
+        self.problems.extend(o.problems);
+        self.warnings.extend(o.warnings);
+        self.index_seconds += o.index_seconds;
+        self.workers.extend(o.workers);
+        self.dump_bytes += o.dump_bytes;
+        self.backup_bytes = self.backup_bytes.max(o.backup_bytes);
+        self.elapsed_seconds = self.elapsed_seconds.max(o.elapsed_seconds);
+    }
+}
 
 impl Report {
     /// Whether the run finished with warnings (exit code 1 in the CLI).

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::crypto::{decrypt_value, MasterKey};
 use crate::error::{Error, Result};
-use crate::pipeline::{migrate, MigrateOptions};
+use crate::pipeline::{migrate, Migration};
 use crate::schema::{Row, SqlType, Table, TABLES};
 use crate::sink::MemorySink;
 
@@ -65,22 +65,18 @@ fn normalize(v: &mut Json, key: &MasterKey) {
 }
 
 /// Verifies the SQLite database at `db` (and the files under `files_dir`, when it exists)
-/// against the backup migrated with `opts` (its `files_dir` is ignored).
+/// against the backup migrated as `migration` says (its files folder is ignored).
 pub fn verify_sqlite(
-    backup: impl AsRef<Path>,
-    key: &MasterKey,
+    migration: Migration,
     db: &Path,
     files_dir: Option<PathBuf>,
-    opts: &MigrateOptions,
 ) -> Result<Verification> {
+    let (backup, key, mut opts) = migration.into_parts();
     let target_key = opts.target_key.clone().unwrap_or_else(|| key.clone());
     let mut expected = MemorySink::new();
-    let mem_opts = MigrateOptions {
-        files_dir: None,
-        ..opts.clone()
-    };
-    let backup_path = backup.as_ref();
-    let report = migrate(backup_path, key, Some(&mut expected), &mem_opts)?;
+    opts.files_dir = None;
+    let backup_path = backup.as_path();
+    let report = migrate(backup_path, &key, Some(&mut expected), &opts)?;
     let target = format!("sqlite:{}", db.display());
     if !db.exists() {
         return Err(Error::target(target, "the database does not exist"));
@@ -205,7 +201,7 @@ pub fn verify_sqlite(
         }
     }
     if let Some(dir) = files_dir.filter(|d| d.is_dir()) {
-        let b = crate::backup::Backup::open(backup_path, key)?;
+        let b = crate::backup::Backup::open(backup_path, &key)?;
         let missing = |v: &mut Verification, table: &str, id: &str, path: PathBuf| {
             v.files_checked += 1;
             if !path.is_file() {
@@ -217,7 +213,7 @@ pub fn verify_sqlite(
                 });
             }
         };
-        if !opts.nologs {
+        if opts.task_logs == crate::pipeline::TaskLogs::Convert {
             for t in expected.table(Table::ServerTask) {
                 if let Some(crate::sink::Value::Text(id)) = t.get("Id") {
                     if b.has_activity_log(id) {

@@ -5,12 +5,11 @@ use std::io::Cursor;
 use std::path::Path;
 
 use chrono::DateTime;
-use octo_migrate_core::crypto::MasterKey;
-use octo_migrate_core::maxage::Cutoff;
-use octo_migrate_core::parse::{read_export, Item};
-use octo_migrate_core::pipeline::{migrate, MigrateOptions};
+use octo_migrate_core::internals::parse::{read_export, Item};
 use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::sink::{MemorySink, Value};
+use octo_migrate_core::MasterKey;
+use octo_migrate_core::Migration;
 use octo_migrate_core::Report;
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -52,13 +51,16 @@ fn run_with(
     threads: usize,
 ) -> (BTreeMap<String, BTreeSet<String>>, Report) {
     let mut sink = MemorySink::new();
-    let opts = MigrateOptions {
-        threads,
-        skip_unsupported_steps: true,
-        maxage: days.map(|d| Cutoff::new(d, DateTime::parse_from_rfc3339(AS_OF).unwrap())),
-        ..MigrateOptions::default()
-    };
-    let report = migrate(path, key, Some(&mut sink), &opts).unwrap();
+    let mut m = Migration::new(path, key).skip_unsupported_steps(true);
+    if let Some(n) = std::num::NonZeroUsize::new(threads) {
+        m = m.threads(n);
+    }
+    if let Some(d) = days {
+        m = m
+            .max_age_days(d)
+            .as_of(DateTime::parse_from_rfc3339(AS_OF).unwrap());
+    }
+    let report = m.run(&mut sink).unwrap();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for row in sink.rows() {
         let id = match row.values.first() {
@@ -275,7 +277,7 @@ fn each_rule_by_hand() {
 
 /// A generated backup's documents, in a new order, written again (logs and attachments kept).
 fn reorder(src: &Path, key: &MasterKey, dst: &Path, seed: u64) {
-    let mut b = octo_migrate_core::backup::Backup::open(src, key).unwrap();
+    let mut b = octo_migrate_core::internals::backup::Backup::open(src, key).unwrap();
     let mut docs = Vec::new();
     let mut atts = Vec::new();
     read_export(
@@ -349,12 +351,12 @@ proptest! {
         let (_, report) = run(&path, &key, Some(days));
         prop_assert!(report.dangling_references.is_empty());
         let mut sink = MemorySink::new();
-        let opts = MigrateOptions {
-            skip_unsupported_steps: true,
-            maxage: Some(Cutoff::new(days, DateTime::parse_from_rfc3339(AS_OF).unwrap())),
-            ..MigrateOptions::default()
-        };
-        migrate(&path, &key, Some(&mut sink), &opts).unwrap();
+        Migration::new(&path, &key)
+            .skip_unsupported_steps(true)
+            .max_age_days(days)
+            .as_of(DateTime::parse_from_rfc3339(AS_OF).unwrap())
+            .run(&mut sink)
+            .unwrap();
         let releases = &base["Release"];
         let tasks = &base["ServerTask"];
         for row in sink.table(octo_migrate_core::sink::Table::Deployment) {

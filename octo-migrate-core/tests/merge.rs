@@ -5,11 +5,11 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use octo_migrate_core::crypto::MasterKey;
-use octo_migrate_core::pipeline::{migrate, Merge, MigrateOptions};
 use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm};
 use octo_migrate_core::sink::SqliteSink;
+use octo_migrate_core::MasterKey;
 use octo_migrate_core::Report;
+use octo_migrate_core::{Merge, Migration};
 use rusqlite::Connection;
 use serde_json::{json, Value as Json};
 
@@ -148,11 +148,9 @@ fn setup() -> Setup {
 
 fn run(s: &Setup, backup: &Path, merge: Option<Merge>) -> octo_migrate_core::Result<Report> {
     let mut sink = SqliteSink::new(&s.db);
-    let opts = MigrateOptions {
-        merge,
-        ..MigrateOptions::default()
-    };
-    migrate(backup, &s.key, Some(&mut sink), &opts)
+    Migration::new(backup, &s.key)
+        .merge(merge.unwrap_or_default())
+        .run(&mut sink)
 }
 
 fn query(db: &Path, sql: &str) -> Vec<Vec<String>> {
@@ -214,7 +212,7 @@ fn license(db: &Path) -> String {
 #[test]
 fn overwrite_follows_the_name_rules() {
     let s = setup();
-    let report = run(&s, &s.b, Some(Merge::Overwrite)).unwrap();
+    let report = run(&s, &s.b, Some(Merge::BackupWins)).unwrap();
     // WEB matched Web (case-insensitive) and took its id and its new name; Mobile's id was
     // Web's, so Mobile got a new one above every number either side uses.
     assert_eq!(
@@ -291,7 +289,7 @@ fn nooverwrite_keeps_the_target_and_adds_only_new_documents() {
     let s = setup();
     let before_teams = query(&s.db, "SELECT * FROM Team");
     let before_vars = variables(&s.db, "variableset-Projects-1");
-    let report = run(&s, &s.b, Some(Merge::Keep)).unwrap();
+    let report = run(&s, &s.b, Some(Merge::TargetWins)).unwrap();
     assert_eq!(
         projects(&s.db),
         pairs(&[
@@ -348,9 +346,9 @@ fn a_rerun_in_either_mode_adds_no_row_and_without_a_mode_is_refused() {
     let e = run(&s, &s.a, None).unwrap_err();
     assert!(e.to_string().contains("already holds Octopus data"), "{e}");
     assert_eq!(everything(&s.db), before);
-    run(&s, &s.a, Some(Merge::Keep)).unwrap();
+    run(&s, &s.a, Some(Merge::TargetWins)).unwrap();
     assert_eq!(everything(&s.db), before);
-    run(&s, &s.a, Some(Merge::Overwrite)).unwrap();
+    run(&s, &s.a, Some(Merge::BackupWins)).unwrap();
     assert_eq!(everything(&s.db), before);
 }
 
@@ -368,7 +366,7 @@ fn a_failed_merge_leaves_the_target_as_it_was() {
         json!({"Name": "Web!", "ProjectGroupId": "projectgroups-1"}),
     ));
     write_backup(&path, &s.key, &docs);
-    let e = run(&s, &path, Some(Merge::Overwrite)).unwrap_err();
+    let e = run(&s, &path, Some(Merge::BackupWins)).unwrap_err();
     assert!(e.to_string().contains("Slug"), "{e}");
     assert_eq!(everything(&s.db), before);
 }

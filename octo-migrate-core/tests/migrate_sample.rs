@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use octo_migrate_core::collections::{self, COLLECTIONS};
-use octo_migrate_core::crypto::{decrypt_value, MasterKey};
-use octo_migrate_core::pipeline::{migrate, MigrateOptions};
+use octo_migrate_core::internals::collections::{self, COLLECTIONS};
+use octo_migrate_core::internals::crypto::{decrypt_value, MasterKey};
 use octo_migrate_core::sample::{self, EntryForm, SampleOptions, SampleSummary};
 use octo_migrate_core::sink::{SqliteSink, TABLES};
+use octo_migrate_core::Migration;
 use octo_migrate_core::Report;
 use rusqlite::Connection;
 
@@ -39,13 +39,13 @@ fn sample(opts: SampleOptions) -> Run {
 
 fn run_migration(r: &Run, target_key: Option<MasterKey>) -> octo_migrate_core::Result<Report> {
     let mut sink = SqliteSink::new(&r.db);
-    let opts = MigrateOptions {
-        target_key,
-        files_dir: Some(r.root.clone()),
-        skip_unsupported_steps: true,
-        ..MigrateOptions::default()
-    };
-    migrate(&r.backup, &r.key, Some(&mut sink), &opts)
+    let mut m = Migration::new(&r.backup, &r.key)
+        .files_dir(&r.root)
+        .skip_unsupported_steps(true);
+    if let Some(k) = &target_key {
+        m = m.target_key(k);
+    }
+    m.run(&mut sink)
 }
 
 fn count(conn: &Connection, table: &str) -> u64 {
@@ -165,7 +165,9 @@ fn sample_migrates_with_the_rows_the_mapping_implies() {
         let max = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .unwrap()
-            .filter_map(|id| octo_migrate_core::ids::numbered(&id.unwrap()).map(|(_, n)| n))
+            .filter_map(|id| {
+                octo_migrate_core::internals::ids::numbered(&id.unwrap()).map(|(_, n)| n)
+            })
             .max();
         if let Some(max) = max {
             let a = alloc[def.table.name()];
@@ -198,7 +200,7 @@ fn sample_migrates_with_the_rows_the_mapping_implies() {
             assert!(v.get("Id").is_none(), "{id}");
             if def.table.name() != "Configuration" {
                 assert_eq!(
-                    octo_migrate_core::ids::rewrite_id(&id),
+                    octo_migrate_core::internals::ids::rewrite_id(&id),
                     id,
                     "{id} is not in 3.x form"
                 );
@@ -359,12 +361,11 @@ fn wrong_key_is_detected_before_anything_is_written() {
             ..SampleOptions::new(1, 11)
         });
         let mut sink = SqliteSink::new(&r.db);
-        let opts = MigrateOptions {
-            files_dir: Some(r.root.clone()),
-            skip_unsupported_steps: true,
-            ..MigrateOptions::default()
-        };
-        let e = migrate(&r.backup, &MasterKey::generate(), Some(&mut sink), &opts).unwrap_err();
+        let e = Migration::new(&r.backup, &MasterKey::generate())
+            .files_dir(&r.root)
+            .skip_unsupported_steps(true)
+            .run(&mut sink)
+            .unwrap_err();
         assert!(e.is_wrong_key(), "{e}");
         assert!(e
             .to_string()
@@ -378,11 +379,10 @@ fn wrong_key_is_detected_before_anything_is_written() {
 fn unsupported_step_stops_the_migration_and_writes_nothing() {
     let r = sample(SampleOptions::new(1, 13));
     let mut sink = SqliteSink::new(&r.db);
-    let opts = MigrateOptions {
-        files_dir: Some(r.root.clone()),
-        ..MigrateOptions::default()
-    };
-    let e = migrate(&r.backup, &r.key, Some(&mut sink), &opts).unwrap_err();
+    let e = Migration::new(&r.backup, &r.key)
+        .files_dir(&r.root)
+        .run(&mut sink)
+        .unwrap_err();
     let problems = e.problems();
     assert_eq!(problems.len(), 1, "{e}");
     let text = e.to_string();
@@ -403,16 +403,10 @@ fn unsupported_step_stops_the_migration_and_writes_nothing() {
 fn dry_run_counts_the_same_and_writes_nothing() {
     let r = sample(SampleOptions::new(1, 17));
     let real = run_migration(&r, None).unwrap();
-    let dry = migrate(
-        &r.backup,
-        &r.key,
-        None,
-        &MigrateOptions {
-            skip_unsupported_steps: true,
-            ..MigrateOptions::default()
-        },
-    )
-    .unwrap();
+    let dry = Migration::new(&r.backup, &r.key)
+        .skip_unsupported_steps(true)
+        .dry_run()
+        .unwrap();
     assert!(dry.dry_run && !dry.committed);
     assert_eq!(dry.collections, real.collections);
     assert_eq!(dry.tables, real.tables);
@@ -433,8 +427,8 @@ fn a_target_with_data_is_refused_and_left_as_it_was() {
 /// The preflight reports every problem at once, of every kind, and writes nothing.
 #[test]
 fn preflight_reports_every_problem_together() {
-    use octo_migrate_core::preflight::Problem;
     use octo_migrate_core::sample::{BackupWriter, DumpOptions};
+    use octo_migrate_core::Problem;
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.octobak");
@@ -447,7 +441,7 @@ fn preflight_reports_every_problem_together() {
             {"Name": "ftp", "ActionType": "Octopus.Ftp"},
             {"Name": "azure", "ActionType": "Octopus.Azure"}]}],
             "@metadata": meta("deploymentprocess-projects-1", "DeploymentProcesses")}),
-        json!({"Name": "NuGet", "FeedUri": "https://f", "Password": octo_migrate_core::crypto::encrypt_value(&other, "pw"),
+        json!({"Name": "NuGet", "FeedUri": "https://f", "Password": octo_migrate_core::internals::crypto::encrypt_value(&other, "pw"),
             "@metadata": meta("feeds-1", "Feeds")}),
         json!({"Name": "ssh01", "CommunicationStyle": "Ssh", "@metadata": meta("machines-1", "Machines")}),
     ];
@@ -461,11 +455,10 @@ fn preflight_reports_every_problem_together() {
     std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
     let db = dir.path().join("o.db");
     let mut sink = SqliteSink::new(&db);
-    let opts = MigrateOptions {
-        files_dir: Some(dir.path().to_path_buf()),
-        ..MigrateOptions::default()
-    };
-    let e = migrate(&path, &key, Some(&mut sink), &opts).unwrap_err();
+    let e = Migration::new(&path, &key)
+        .files_dir(dir.path())
+        .run(&mut sink)
+        .unwrap_err();
     let p = e.problems();
     assert_eq!(p.len(), 4, "{e}");
     assert_eq!(
@@ -492,13 +485,12 @@ fn run_threads(r: &Run, threads: usize, name: &str) -> (PathBuf, Report) {
     std::fs::create_dir_all(&root).unwrap();
     let db = root.join("octopus3.db");
     let mut sink = SqliteSink::new(&db);
-    let opts = MigrateOptions {
-        files_dir: Some(root.clone()),
-        skip_unsupported_steps: true,
-        threads,
-        ..MigrateOptions::default()
-    };
-    let report = migrate(&r.backup, &r.key, Some(&mut sink), &opts).unwrap();
+    let report = Migration::new(&r.backup, &r.key)
+        .files_dir(&root)
+        .skip_unsupported_steps(true)
+        .threads(std::num::NonZeroUsize::new(threads).unwrap())
+        .run(&mut sink)
+        .unwrap();
     (root, report)
 }
 
@@ -590,13 +582,12 @@ fn a_directory_listing_entries_out_of_file_order_gives_the_same_migration() {
     let root = r.root.join("rev");
     std::fs::create_dir_all(&root).unwrap();
     let mut sink = SqliteSink::new(root.join("octopus3.db"));
-    let opts = MigrateOptions {
-        files_dir: Some(root.clone()),
-        skip_unsupported_steps: true,
-        threads: 2,
-        ..MigrateOptions::default()
-    };
-    let rev = migrate(&reversed, &r.key, Some(&mut sink), &opts).unwrap();
+    let rev = Migration::new(&reversed, &r.key)
+        .files_dir(&root)
+        .skip_unsupported_steps(true)
+        .threads(std::num::NonZeroUsize::new(2).unwrap())
+        .run(&mut sink)
+        .unwrap();
     // Each log converted once (the log thread's list and pass 2's are reconciled by number).
     assert_eq!(rev.task_logs, plain.task_logs);
     assert_eq!(rev.task_logs, r.summary.activity_logs);

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::error::ErrorKind;
-use octo_migrate_core::pipeline::{migrate, MigrateOptions};
 use octo_migrate_core::sink::mssql_target::{Encrypt, MssqlTarget};
 use octo_migrate_core::sink::{MssqlOptions, MssqlSink, SqlType, SqliteSink, Table, TABLES};
+use octo_migrate_core::MasterKey;
+use octo_migrate_core::Migration;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
 const ENV: &str = "OCTO_MIGRATE_MSSQL_URL";
@@ -82,13 +82,11 @@ fn drop_our_tables(t: &MssqlTarget) {
     });
 }
 
-fn options(dir: &Path, target_key: &MasterKey) -> MigrateOptions {
-    MigrateOptions {
-        target_key: Some(target_key.clone()),
-        files_dir: Some(dir.to_path_buf()),
-        skip_unsupported_steps: true,
-        ..MigrateOptions::default()
-    }
+fn migration(backup: &Path, key: &MasterKey, dir: &Path, target_key: &MasterKey) -> Migration {
+    Migration::new(backup, key)
+        .target_key(target_key)
+        .files_dir(dir)
+        .skip_unsupported_steps(true)
 }
 
 fn source_key() -> MasterKey {
@@ -164,13 +162,9 @@ fn sample_migrates_into_sql_server_exactly_as_into_sqlite() {
     );
     let files = dir.path().join("mssql-files");
     std::fs::create_dir_all(&files).unwrap();
-    let report = migrate(
-        &backup,
-        &key,
-        Some(&mut sink),
-        &options(&files, &target_key),
-    )
-    .unwrap();
+    let report = migration(&backup, &key, &files, &target_key)
+        .run(&mut sink)
+        .unwrap();
     assert!(report.committed);
     drop(sink);
 
@@ -178,13 +172,9 @@ fn sample_migrates_into_sql_server_exactly_as_into_sqlite() {
     let sqlite_files = dir.path().join("sqlite-files");
     std::fs::create_dir_all(&sqlite_files).unwrap();
     let mut lite = SqliteSink::new(&db);
-    migrate(
-        &backup,
-        &key,
-        Some(&mut lite),
-        &options(&sqlite_files, &target_key),
-    )
-    .unwrap();
+    migration(&backup, &key, &sqlite_files, &target_key)
+        .run(&mut lite)
+        .unwrap();
     drop(lite);
     let conn = rusqlite::Connection::open(&db).unwrap();
 
@@ -207,13 +197,9 @@ fn sample_migrates_into_sql_server_exactly_as_into_sqlite() {
         .map(|d| reader.rows(d.table).unwrap().len())
         .collect();
     let mut again = MssqlSink::new(target.clone(), MssqlOptions::default());
-    let e = migrate(
-        &backup,
-        &key,
-        Some(&mut again),
-        &options(&files, &target_key),
-    )
-    .unwrap_err();
+    let e = migration(&backup, &key, &files, &target_key)
+        .run(&mut again)
+        .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::TargetNotEmpty { .. }), "{e}");
     drop(again);
     let after: Vec<usize> = TABLES

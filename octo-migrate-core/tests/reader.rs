@@ -4,13 +4,13 @@
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use octo_migrate_core::backup::Backup;
-use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::error::ErrorKind;
-use octo_migrate_core::parse::read_export;
-use octo_migrate_core::pipeline::{migrate, MigrateOptions};
+use octo_migrate_core::internals::backup::Backup;
+use octo_migrate_core::internals::parse::read_export;
 use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::sink::SqliteSink;
+use octo_migrate_core::MasterKey;
+use octo_migrate_core::Migration;
 use serde_json::json;
 
 /// Reads everything a migration reads: the dump to its end and every activity log.
@@ -120,7 +120,7 @@ fn duplicate_ids_and_documents_without_metadata_are_corrupt_and_write_nothing() 
         let (dir, path, key) = small_backup(None, &docs, EntryForm::MkStream);
         let db = dir.path().join("o.db");
         let mut sink = SqliteSink::new(&db);
-        let e = migrate(&path, &key, Some(&mut sink), &MigrateOptions::default()).unwrap_err();
+        let e = Migration::new(&path, &key).run(&mut sink).unwrap_err();
         assert!(e.is_corrupt_backup(), "{e}");
         assert!(e.location().and_then(|l| l.doc_index).is_some(), "{e}");
         assert!(!db.exists());
@@ -255,7 +255,7 @@ fn a_local_header_naming_another_log_than_the_directory_is_corrupt() {
 
 #[test]
 fn pass_1_reads_the_same_index_properties_as_the_full_parse() {
-    use octo_migrate_core::parse::{split_export, Item, INDEX_PROPERTIES};
+    use octo_migrate_core::internals::parse::{split_export, Item, INDEX_PROPERTIES};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.octobak");
     let key = sample::sample_key(8);
@@ -289,7 +289,7 @@ fn pass_1_reads_the_same_index_properties_as_the_full_parse() {
 
 #[test]
 fn pass_1_falls_back_to_the_full_parse_on_what_its_fast_path_does_not_read() {
-    use octo_migrate_core::parse::{split_export, Item};
+    use octo_migrate_core::internals::parse::{split_export, Item};
     // An escaped key, brackets that do not pair up where pass 1 does not look, and a bad
     // literal there (the one thing the fast path lets through: pass 2 finds it).
     let text = br#"{"Docs":[

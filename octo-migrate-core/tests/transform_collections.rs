@@ -7,14 +7,14 @@
 //! them under the target key).
 
 use chrono::DateTime;
-use octo_migrate_core::crypto::{decrypt_value, encrypt_value, MasterKey};
 use octo_migrate_core::error::Location;
-use octo_migrate_core::index::Index;
-use octo_migrate_core::parse::{read_export, Document, Item};
-use octo_migrate_core::preflight::Problem;
+use octo_migrate_core::internals::crypto::{decrypt_value, encrypt_value, MasterKey};
+use octo_migrate_core::internals::index::Index;
+use octo_migrate_core::internals::parse::{read_export, Document, Item};
+use octo_migrate_core::internals::transform::{transform, Context, Disposition, Output};
 use octo_migrate_core::report::RemovedAction;
 use octo_migrate_core::sink::{Row, Table, Value};
-use octo_migrate_core::transform::{transform, Context, Disposition, Output};
+use octo_migrate_core::Problem;
 use serde_json::{json, Value as Json};
 
 // ---------------------------------------------------------------------------------------------

@@ -44,8 +44,6 @@ pub struct EntryInfo {
     pub name: String,
     /// Uncompressed size in bytes (of the stored payload, i.e. still encrypted for MK streams).
     pub size: u64,
-    /// Size in the archive.
-    pub compressed_size: u64,
     /// Whether the entry is WinZip-AES encrypted (plain payload) rather than an MK stream.
     pub winzip_aes: bool,
     /// What the entry is.
@@ -170,7 +168,6 @@ impl Backup {
             entries.push(EntryInfo {
                 name,
                 size: e.size(),
-                compressed_size: e.compressed_size(),
                 winzip_aes: e.encrypted(),
                 kind,
                 index: i,
@@ -251,6 +248,8 @@ impl Backup {
         self.catalog.logs.task(index)
     }
 
+    /// (Tests and fuzz targets: the whole catalog, and one log by task id.)
+    #[cfg(feature = "internals")]
     /// The task ids of every activity log (lowercase, as stored), in file order. Builds the
     /// whole list: for tests and tools, not for the migration.
     pub fn log_task_ids(&self) -> Vec<String> {
@@ -414,6 +413,8 @@ impl Backup {
         self.log_index(task_id).is_some()
     }
 
+    /// (Tests and fuzz targets: the whole catalog, and one log by task id.)
+    #[cfg(feature = "internals")]
     /// The activity log of `task_id`, decrypted and decompressed, if the backup has one.
     pub fn open_activity_log(
         &mut self,

@@ -1,10 +1,10 @@
 //! MK streams (`IV || AES-128-CBC ciphertext`, PKCS#7) as `io::Read` / `io::Write` adapters.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
-use aes::cipher::{Array, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use aes::cipher::{Array, BlockModeDecrypt, KeyIvInit};
 
-use super::{Aes128CbcDec, Aes128CbcEnc, MasterKey, BLOCK};
+use super::{Aes128CbcDec, MasterKey, BLOCK};
 
 /// Why an MK stream could not be decrypted. Carried inside `io::Error` (kind `InvalidData`) so
 /// that the stream stacks with other readers; recover it with [`MkStreamError::from_io`].
@@ -37,7 +37,7 @@ impl From<MkStreamError> for io::Error {
     }
 }
 
-const CHUNK: usize = 64 * 1024;
+pub(super) const CHUNK: usize = 64 * 1024;
 
 /// Decrypts an MK stream while reading it. The last block is held back until the end of the
 /// input so the padding can be checked and stripped; the padding error (a wrong key or damage)
@@ -167,67 +167,11 @@ impl<R: Read> Read for MkStreamReader<R> {
     }
 }
 
-/// Writes an MK stream: the IV first, then the ciphertext; [`MkStreamWriter::finish`] pads.
-pub struct MkStreamWriter<W: Write> {
-    inner: W,
-    cipher: Aes128CbcEnc,
-    pending: Vec<u8>,
-}
-
-impl<W: Write> MkStreamWriter<W> {
-    /// Starts a stream with a random IV.
-    pub fn new(inner: W, key: &MasterKey) -> io::Result<MkStreamWriter<W>> {
-        Self::with_iv(inner, key, super::random_iv())
-    }
-
-    /// Starts a stream with the given IV (deterministic sample backups only).
-    pub fn with_iv(
-        mut inner: W,
-        key: &MasterKey,
-        iv: [u8; BLOCK],
-    ) -> io::Result<MkStreamWriter<W>> {
-        inner.write_all(&iv)?;
-        Ok(MkStreamWriter {
-            inner,
-            cipher: Aes128CbcEnc::new(key.bytes().into(), (&iv).into()),
-            pending: Vec::with_capacity(CHUNK + BLOCK),
-        })
-    }
-
-    fn flush_blocks(&mut self) -> io::Result<()> {
-        let whole = self.pending.len() / BLOCK * BLOCK;
-        let (blocks, _) = Array::slice_as_chunks_mut(&mut self.pending[..whole]);
-        self.cipher.encrypt_blocks(blocks);
-        self.inner.write_all(&self.pending[..whole])?;
-        self.pending.drain(..whole);
-        Ok(())
-    }
-
-    /// Pads, writes the last block, and returns the inner writer.
-    pub fn finish(mut self) -> io::Result<W> {
-        let pad = BLOCK - self.pending.len() % BLOCK;
-        self.pending.extend(std::iter::repeat_n(pad as u8, pad));
-        self.flush_blocks()?;
-        Ok(self.inner)
-    }
-}
-
-impl<W: Write> Write for MkStreamWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if self.pending.len() >= CHUNK {
-            self.flush_blocks()?;
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::MkStreamWriter;
+    use std::io::Write;
 
     fn roundtrip(len: usize) {
         let key = MasterKey::generate();

@@ -6,11 +6,17 @@
 
 mod key;
 mod mk_stream;
+#[cfg(any(test, feature = "internals"))]
+mod mk_stream_writer;
 mod mk_value;
 
 pub use key::{KeyFormatError, MasterKey, Secret};
-pub use mk_stream::{MkStreamError, MkStreamReader, MkStreamWriter};
-pub use mk_value::{decrypt_value, encrypt_value, encrypt_value_with_iv, MkValueError};
+pub use mk_stream::{MkStreamError, MkStreamReader};
+#[cfg(any(test, feature = "internals"))]
+pub use mk_stream_writer::MkStreamWriter;
+pub use mk_value::{decrypt_value, encrypt_value};
+#[cfg(feature = "internals")]
+pub use mk_value::{encrypt_value_with_iv, MkValueError};
 
 /// AES block size in bytes; also the IV length.
 pub const BLOCK: usize = 16;

@@ -22,12 +22,13 @@ use crate::schema::match_column;
 use crate::schema::{Row, Table, Value};
 use crate::sink::Sink;
 
-/// `--overwrite` / `--nooverwrite`: how a backup merges into a target that holds data.
+/// How the backup's rows meet a target's rows with the same key (the public face is
+/// [`crate::pipeline::Merge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Merge {
-    /// `--overwrite`: the backup wins on matching documents; teams and variable sets are merged.
+pub enum Mode {
+    /// The backup wins on matching documents; teams and variable sets are merged.
     Overwrite,
-    /// `--nooverwrite`: the target wins; only documents it does not have are inserted.
+    /// The target wins; only documents it does not have are inserted.
     Keep,
 }
 
@@ -59,12 +60,12 @@ const LICENSE_ROW: &str = "License";
 const EXAMPLES: usize = crate::report::EXAMPLES;
 
 /// Matches the backup's named documents (pass 1) to the target's rows; see the module docs.
-pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Merge) -> Result<(IdMap, MergeReport)> {
+pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Mode) -> Result<(IdMap, MergeReport)> {
     let mut ids = IdMap::default();
     let mut report = MergeReport {
         mode: match mode {
-            Merge::Overwrite => "--overwrite",
-            Merge::Keep => "--nooverwrite",
+            Mode::Overwrite => "--overwrite",
+            Mode::Keep => "--nooverwrite",
         }
         .to_owned(),
         ..MergeReport::default()
@@ -147,7 +148,7 @@ pub enum Outcome {
 
 /// Writes rows into a target that may already hold them; see the module docs.
 pub struct Merger {
-    mode: Merge,
+    mode: Mode,
     /// The outcome of the last Deployment and Event rows, which their derived rows follow
     /// (the transform emits derived rows right after their parent).
     last_deployment: Outcome,
@@ -163,7 +164,7 @@ pub struct Merger {
 
 impl Merger {
     /// A merger for `mode`, continuing `report` (from [`plan`]).
-    pub fn new(mode: Merge, report: MergeReport) -> Merger {
+    pub fn new(mode: Mode, report: MergeReport) -> Merger {
         Merger {
             mode,
             last_deployment: Outcome::Inserted,
@@ -229,7 +230,7 @@ impl Merger {
                 self.license_kept = true;
                 (Outcome::Kept, false)
             }
-            Some(_) if self.mode == Merge::Keep => (Outcome::Kept, false),
+            Some(_) if self.mode == Mode::Keep => (Outcome::Kept, false),
             Some(old) => {
                 let (row, merged) = match table {
                     Table::Team => (combine_members(&old, row), true),

@@ -147,6 +147,7 @@ impl Body {
         self.props.retain(|p| keep(&p.key));
     }
 
+    #[cfg(feature = "internals")]
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.props.iter().map(|p| p.key.as_str())
@@ -157,11 +158,13 @@ impl Body {
         self.props.len()
     }
 
+    #[cfg(feature = "internals")]
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.props.is_empty()
     }
 
+    #[cfg(feature = "internals")]
     /// Every property parsed, as a `serde_json::Map`.
     pub fn into_map(self) -> Map<String, Value> {
         self.props

@@ -49,6 +49,18 @@ impl SqliteSink {
         Error::target(self.describe(), e)
     }
 
+    /// The open connection; `what` names the call made before [`Sink::prepare`] otherwise.
+    fn open_conn(&self, what: &str) -> Result<&Connection> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| Error::usage(format!("{what} called before prepare")))
+    }
+
+    /// SQLite's error `e` while doing `context` (empty: its message alone).
+    fn driver(&self, context: impl std::fmt::Display, e: rusqlite::Error) -> Error {
+        Error::driver(self.describe(), context, e)
+    }
+
     fn temp_path(&self) -> PathBuf {
         let mut name = self
             .path
@@ -174,17 +186,17 @@ impl Sink for SqliteSink {
             self.remove_dead_temps();
             t
         };
-        let conn = Connection::open(&work).map_err(|e| self.err(e))?;
+        let conn = Connection::open(&work).map_err(|e| self.driver("", e))?;
         // One cached INSERT per table; the default capacity (16) is below the table count.
         conn.set_prepared_statement_cache_capacity(TABLES.len() * 2);
         if !exists {
             self.work_path = Some(work);
             // page_size only takes effect before the first table is created.
             conn.execute_batch("PRAGMA page_size = 16384;")
-                .map_err(|e| self.err(e))?;
+                .map_err(|e| self.driver("", e))?;
         }
         conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL;")
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.driver("", e))?;
         // Refuse a target that already holds Octopus data (before any write).
         let mut busy = Vec::new();
         for def in TABLES {
@@ -195,12 +207,12 @@ impl Sink for SqliteSink {
                     |r| r.get::<_, i64>(0),
                 )
                 .map(|n| n > 0)
-                .map_err(|e| self.err(e))?;
+                .map_err(|e| self.driver("", e))?;
             if present {
                 let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", def.table.name());
                 let has_rows: bool = conn
                     .query_row(&sql, [], |r| r.get(0))
-                    .map_err(|e| self.err(e))?;
+                    .map_err(|e| self.driver("", e))?;
                 if has_rows {
                     busy.push(def.table.name().to_owned());
                 }
@@ -214,43 +226,47 @@ impl Sink for SqliteSink {
             .into());
         }
         conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.driver("", e))?;
         self.in_tx = true;
         for def in TABLES {
             conn.execute_batch(&create_table_sql(def))
-                .map_err(|e| self.err(e))?;
+                .map_err(|e| self.driver("", e))?;
         }
         self.conn = Some(conn);
         Ok(())
     }
 
     fn insert(&mut self, row: Row) -> Result<()> {
-        let conn = self.conn.as_ref().expect("insert after prepare");
+        let conn = self.open_conn("insert")?;
         let def = row.table.def();
         let mut stmt = conn
             .prepare_cached(&self.inserts[row.table as usize])
-            .map_err(|e| Error::target(format!("sqlite:{}", self.path.display()), e))?;
+            .map_err(|e| Error::driver(format!("sqlite:{}", self.path.display()), "", e))?;
         stmt.execute(rusqlite::params_from_iter(row.values.iter()))
             .map_err(|e| {
-                Error::target(
+                Error::driver(
                     format!("sqlite:{}", self.path.display()),
-                    format!("inserting into {}: {e}", def.table.name()),
+                    format!("inserting into {}", def.table.name()),
+                    e,
                 )
             })?;
         Ok(())
     }
 
     fn commit(&mut self) -> Result<()> {
-        let conn = self.conn.take().expect("commit after prepare");
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| Error::usage("commit called before prepare"))?;
         if let Err(e) = conn.execute_batch("COMMIT") {
-            let err = self.err(e);
+            let err = self.driver("", e);
             let _ = conn.execute_batch("ROLLBACK");
             drop(conn);
             self.discard_temp();
             return Err(err);
         }
         self.in_tx = false;
-        conn.close().map_err(|(_, e)| self.err(e))?;
+        conn.close().map_err(|(_, e)| self.driver("", e))?;
         if let Some(work) = self.work_path.take() {
             std::fs::rename(&work, &self.path).map_err(|e| {
                 let _ = std::fs::remove_file(&work);
@@ -268,15 +284,15 @@ impl Sink for SqliteSink {
         }
         let conn =
             Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| self.err(e))?;
+                .map_err(|e| self.driver("", e))?;
         let sql = format!("SELECT \"Id\" FROM \"{}\"", table.name());
         let mut stmt = conn
             .prepare(&sql)
-            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+            .map_err(|e| self.driver(format!("reading {table}"), e))?;
         let ids = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+            .map_err(|e| self.driver(format!("reading {table}"), e))?;
         Ok(ids)
     }
 
@@ -289,14 +305,14 @@ impl Sink for SqliteSink {
             def.table.name(),
             key_condition(def.primary_key, 1)
         );
-        let conn = self.conn.as_ref().expect("find after prepare");
-        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let conn = self.open_conn("find")?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.driver("", e))?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(key.iter()))
-            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+            .map_err(|e| self.driver(format!("reading {table}"), e))?;
         let Some(r) = rows
             .next()
-            .map_err(|e| self.err(format!("reading {table}: {e}")))?
+            .map_err(|e| self.driver(format!("reading {table}"), e))?
         else {
             return Ok(None);
         };
@@ -309,7 +325,7 @@ impl Sink for SqliteSink {
         {
             let v: rusqlite::types::Value = r
                 .get(i)
-                .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+                .map_err(|e| self.driver(format!("reading {table}"), e))?;
             values.push(
                 from_sqlite(c.ty, v)
                     .map_err(|e| self.err(format!("reading {table}.{}: {e}", c.name)))?,
@@ -333,12 +349,12 @@ impl Sink for SqliteSink {
             key_condition(def.primary_key, cols.len() + 1)
         );
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
-        let conn = self.conn.as_ref().expect("update after prepare");
-        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let conn = self.open_conn("update")?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.driver("", e))?;
         stmt.execute(rusqlite::params_from_iter(
             row.values.iter().chain(key.iter()),
         ))
-        .map_err(|e| self.err(format!("updating {}: {e}", def.table.name())))?;
+        .map_err(|e| self.driver(format!("updating {}", def.table.name()), e))?;
         Ok(())
     }
 
@@ -347,11 +363,11 @@ impl Sink for SqliteSink {
             return Err(self.err(format!("{table} has no column {column}")));
         }
         let sql = format!("DELETE FROM \"{}\" WHERE \"{column}\" = ?1", table.name());
-        let conn = self.conn.as_ref().expect("delete after prepare");
+        let conn = self.open_conn("delete")?;
         let n = conn
             .prepare_cached(&sql)
             .and_then(|mut s| s.execute([value]))
-            .map_err(|e| self.err(format!("deleting from {table}: {e}")))?;
+            .map_err(|e| self.driver(format!("deleting from {table}"), e))?;
         Ok(n as u64)
     }
 
@@ -360,12 +376,12 @@ impl Sink for SqliteSink {
             return Err(self.err(format!("{table} has no Id and {column} columns")));
         }
         let sql = format!("SELECT \"Id\", \"{column}\" FROM \"{}\"", table.name());
-        let conn = self.conn.as_ref().expect("names after prepare");
-        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let conn = self.open_conn("names")?;
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.driver("", e))?;
         let names = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(format!("reading {table}: {e}")))?;
+            .map_err(|e| self.driver(format!("reading {table}"), e))?;
         Ok(names)
     }
 

@@ -102,37 +102,7 @@ impl Output {
     pub fn merge(&mut self, other: Output) {
         self.rows.extend(other.rows);
         self.problems.extend(other.problems);
-        let r = other.report;
-        for (k, v) in &r.collections {
-            *self.report.collections.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in r.dangling_references {
-            let d = self.report.dangling_references.entry(k).or_default();
-            d.count += v.count;
-            for e in v.examples {
-                if d.examples.len() < EXAMPLES {
-                    d.examples.push(e);
-                }
-            }
-        }
-        for (k, v) in r.unknown_collections {
-            let u = self.report.unknown_collections.entry(k).or_default();
-            u.count += v.count;
-            for e in v.first_ids {
-                if u.first_ids.len() < EXAMPLES {
-                    u.first_ids.push(e);
-                }
-            }
-        }
-        self.report.reencrypted_values += r.reencrypted_values;
-        if r.license.is_some() {
-            self.report.license = r.license;
-        }
-        self.report.tentacles.extend(r.tentacles);
-        self.report.removed_actions.extend(r.removed_actions);
-        self.report
-            .retention_policies_not_migrated
-            .extend(r.retention_policies_not_migrated);
+        self.report += other.report;
         for (t, n) in other.max_ids {
             let e = self.max_ids.entry(t).or_insert(0);
             *e = (*e).max(n);
