@@ -13,7 +13,7 @@ use clap::Parser;
 // Parsing allocates a small map per document; the system allocator spent about a fifth of a
 // dry run in malloc/free (perf). The binary chooses the allocator; the library does not.
 /// `mi_option_purge_delay` in mimalloc 3's `mimalloc.h` (the Rust bindings name no constant
-/// for it).
+/// for it; the workspace pins libmimalloc-sys exactly so this number cannot drift).
 #[cfg(feature = "mimalloc")]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 

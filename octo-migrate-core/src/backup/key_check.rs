@@ -79,7 +79,7 @@ fn check_dump_blocks(b: &mut Backup, index: usize) -> Result<()> {
             "the dump is shorter than an IV and one AES block",
         ));
     }
-    if (len - BLOCK as u64) % BLOCK as u64 != 0 {
+    if !(len - BLOCK as u64).is_multiple_of(BLOCK as u64) {
         return Err(Error::corrupt(
             loc,
             MkStreamError::Truncated(len - BLOCK as u64).to_string(),

@@ -122,7 +122,7 @@ impl<R: Read> MkStreamReader<R> {
         }
         let cipher = self.cipher.as_mut().expect("started above");
         if eof {
-            if self.pending.is_empty() || self.pending.len() % BLOCK != 0 {
+            if self.pending.is_empty() || !self.pending.len().is_multiple_of(BLOCK) {
                 return Err(MkStreamError::Truncated(self.ciphertext_len).into());
             }
             let (blocks, _) = Array::slice_as_chunks_mut(&mut self.pending[..]);

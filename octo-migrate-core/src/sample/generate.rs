@@ -1766,7 +1766,7 @@ impl<'k> Gen<'k> {
         let rel_id = id("releases", rel_no);
         let author = self.human();
         let offset = self.users[author as usize - 1].offset;
-        let notes = if k % 3 == 0 {
+        let notes = if k.is_multiple_of(3) {
             Value::from(format!(
                 "Fixes:\n- #{} login | timeout\n- path C:\\Temp handling",
                 100 + k
@@ -1883,10 +1883,10 @@ impl<'k> Gen<'k> {
                 "TaskId": self.rf("servertasks", task_no),
                 "DeployedBy": self.users[deployer as usize - 1].username.clone(),
                 "ForcePackageDownload": false,
-                "ForcePackageRedeployment": d % 9 == 0,
+                "ForcePackageRedeployment": d.is_multiple_of(9),
                 "SkipActions": [],
                 "SpecificMachineIds": specific,
-                "Comments": if d % 7 == 0 { Value::from("Hotfix for the checkout page") } else { Value::Null },
+                "Comments": if d.is_multiple_of(7) { Value::from("Hotfix for the checkout page") } else { Value::Null },
                 "FormValues": {},
                 "QueueTime": Value::Null,
             });
@@ -1902,7 +1902,7 @@ impl<'k> Gen<'k> {
                 self.envs[env as usize - 1].own_id.clone(),
                 task_id.clone(),
             ];
-            if d % 3 == 0 {
+            if d.is_multiple_of(3) {
                 self.event(
                     dump,
                     t + 500,
@@ -2249,7 +2249,7 @@ impl<'k> Gen<'k> {
         let bad_at = if j == 23 { 0 } else { (lines.len() / 2).max(1) };
         for (i, (corr, cat, actor, msg)) in lines.iter().enumerate() {
             if unparsable && i == bad_at {
-                let bad = if j == 23 || (j / 40) % 2 == 0 {
+                let bad = if j == 23 || (j / 40).is_multiple_of(2) {
                     "System.IO.IOException: The process cannot access the file because it is being used by another process.".to_owned()
                 } else {
                     format!("{corr}|2015-13-45T99:99:99+00:00|200||\"Clock skew detected\"")
