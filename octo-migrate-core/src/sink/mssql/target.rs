@@ -13,8 +13,6 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::schema::{SqlType, TableDef};
-
 /// The default SQL Server port.
 pub const DEFAULT_PORT: u16 = 1433;
 
@@ -245,66 +243,9 @@ impl fmt::Debug for MssqlTarget {
     }
 }
 
-/// The SQL Server type of a column, as `--create-schema` writes it and the schema check
-/// expects it.
-pub fn sql_server_type(ty: SqlType) -> String {
-    match ty {
-        SqlType::NVarChar(Some(n)) => format!("nvarchar({n})"),
-        SqlType::NVarChar(None) => "nvarchar(max)".into(),
-        SqlType::Int => "int".into(),
-        SqlType::Bit => "bit".into(),
-        SqlType::DateTimeOffset => "datetimeoffset".into(),
-        SqlType::UniqueIdentifier => "uniqueidentifier".into(),
-        SqlType::Identity => "int identity(1,1)".into(),
-    }
-}
-
-/// `CREATE TABLE` for SQL Server (`--create-schema`), from the same definitions as SQLite's.
-pub fn create_table_sql_server(def: &TableDef) -> String {
-    let mut cols: Vec<String> = def
-        .columns
-        .iter()
-        .map(|c| {
-            format!(
-                "[{}] {} {}",
-                c.name,
-                sql_server_type(c.ty),
-                if c.nullable { "NULL" } else { "NOT NULL" }
-            )
-        })
-        .collect();
-    let pk = def
-        .primary_key
-        .iter()
-        .map(|c| format!("[{c}]"))
-        .collect::<Vec<_>>();
-    cols.push(format!(
-        "CONSTRAINT [PK_{}] PRIMARY KEY CLUSTERED ({})",
-        def.table.name(),
-        pk.join(", ")
-    ));
-    for u in def.unique {
-        cols.push(format!(
-            "CONSTRAINT [UQ_{}_{}] UNIQUE ({})",
-            def.table.name(),
-            u.join("_"),
-            u.iter()
-                .map(|c| format!("[{c}]"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    format!(
-        "CREATE TABLE [dbo].[{}] (\n  {}\n)",
-        def.table.name(),
-        cols.join(",\n  ")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::Table;
 
     #[test]
     fn url_form() {
@@ -373,19 +314,5 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
             assert!(!e.contains("hunter2") && !e.contains(":pw@"), "{e}");
         }
-    }
-
-    #[test]
-    fn type_mapping_and_ddl() {
-        assert_eq!(sql_server_type(SqlType::NVarChar(Some(50))), "nvarchar(50)");
-        assert_eq!(sql_server_type(SqlType::NVarChar(None)), "nvarchar(max)");
-        assert_eq!(sql_server_type(SqlType::DateTimeOffset), "datetimeoffset");
-        let ddl = create_table_sql_server(Table::Project.def());
-        assert!(ddl.contains("[Name] nvarchar(200) NOT NULL"), "{ddl}");
-        assert!(ddl.contains("[VariableSetId] nvarchar(50) NULL"));
-        assert!(ddl.contains("[IsDisabled] bit NOT NULL"));
-        assert!(ddl.contains("CONSTRAINT [UQ_Project_Slug] UNIQUE ([Slug])"));
-        let erd = create_table_sql_server(Table::EventRelatedDocument.def());
-        assert!(erd.contains("[Id] int identity(1,1) NOT NULL"), "{erd}");
     }
 }
