@@ -23,7 +23,7 @@ use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::error::Location;
 use octo_migrate_core::parse::{read_export, ExportSummary, Item};
 use octo_migrate_core::pipeline::{migrate, MigrateOptions};
-use octo_migrate_core::sample::{sample_key, write_sample_file, SampleOptions};
+use octo_migrate_sample::{sample_key, write_sample_file, SampleOptions};
 
 const SEED: u64 = 7;
 const DEFAULT_SCALE: u32 = 20;

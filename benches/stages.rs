@@ -30,13 +30,11 @@ use octo_migrate_core::crypto::{MasterKey, MkStreamReader};
 use octo_migrate_core::error::Location;
 use octo_migrate_core::filter::{Cutoff, HistoryIndex};
 use octo_migrate_core::parse::{split_export, Document, Item};
-use octo_migrate_core::sample::{
-    sample_key, write_sample, SampleOptions, DUMP_ENTRY, SAMPLE_AS_OF,
-};
 use octo_migrate_core::scan::Index;
 use octo_migrate_core::sink::{Existing, MemorySink, Row, Sink, SqliteSink};
 use octo_migrate_core::transform::values::parse_datetime;
 use octo_migrate_core::transform::{transform, Context, Output};
+use octo_migrate_sample::{sample_key, write_sample, SampleOptions, DUMP_ENTRY, SAMPLE_AS_OF};
 
 const SEED: u64 = 7;
 

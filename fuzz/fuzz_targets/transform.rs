@@ -34,10 +34,10 @@ use libfuzzer_sys::fuzz_target;
 use octo_migrate_core::collections::{rewrite_id, COLLECTIONS};
 use octo_migrate_core::crypto::{encrypt_value_with_iv, MasterKey};
 use octo_migrate_core::parse::{Document, Item};
-use octo_migrate_core::sample::sample_key;
 use octo_migrate_core::scan::Index;
 use octo_migrate_core::sink::{SqlType, Table, Value};
 use octo_migrate_core::transform::{self, Context, Disposition, Output};
+use octo_migrate_sample::sample_key;
 use serde_json::{json, Map, Value as Json};
 
 fn keys() -> &'static (MasterKey, MasterKey, MasterKey) {

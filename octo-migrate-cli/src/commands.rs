@@ -8,11 +8,11 @@ use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::filter::Cutoff;
 use octo_migrate_core::pipeline::{migrate, Merge, MigrateOptions};
 use octo_migrate_core::report::Report;
-use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
 use octo_migrate_core::sink::mssql_target::MssqlTarget;
 #[cfg(feature = "mssql")]
 use octo_migrate_core::sink::{MssqlOptions, MssqlSink};
 use octo_migrate_core::sink::{Sink, SqliteSink};
+use octo_migrate_sample::{self as sample, EntryForm, SampleOptions};
 
 use zeroize::Zeroizing;
 

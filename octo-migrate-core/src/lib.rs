@@ -18,9 +18,9 @@
 //! | report | [`report`] | per-collection counts that add up, warnings, the summary table |
 //!
 //! Around the migration: [`inspect`] (what a backup holds, what `--maxage` would keep),
-//! `verify` (a migrated SQLite target against its backup), [`packages`] (the built-in NuGet
-//! packages the backup does not contain) and [`sample`] (a backup writer and a deterministic
-//! generator for tests and benchmarks).
+//! `verify` (a migrated SQLite target against its backup) and [`packages`] (the built-in NuGet
+//! packages the backup does not contain). The backup writer and the deterministic sample
+//! generator for tests and benchmarks live in the workspace crate `octo-migrate-sample`.
 //!
 //! Every decision the public record does not settle (\[model\] in the specification) lives in one
 //! place: [`layout`] for the container, [`collections`] for collections and ids, the constants at
@@ -66,7 +66,6 @@ pub mod parse;
 pub mod pipeline;
 pub mod preflight;
 pub mod report;
-pub mod sample;
 pub mod scan;
 pub mod sink;
 mod stale;

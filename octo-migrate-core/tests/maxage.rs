@@ -9,9 +9,9 @@ use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::filter::Cutoff;
 use octo_migrate_core::parse::{read_export, Item};
 use octo_migrate_core::pipeline::{migrate, MigrateOptions};
-use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::sink::{MemorySink, Value};
 use octo_migrate_core::Report;
+use octo_migrate_sample::{self as sample, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 

@@ -9,8 +9,8 @@ use octo_migrate_core::crypto::MasterKey;
 use octo_migrate_core::error::ErrorKind;
 use octo_migrate_core::parse::read_export;
 use octo_migrate_core::pipeline::{migrate, MigrateOptions};
-use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::sink::SqliteSink;
+use octo_migrate_sample::{self as sample, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use serde_json::json;
 
 /// Reads everything a migration reads: the dump to its end and every activity log.

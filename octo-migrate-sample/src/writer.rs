@@ -15,7 +15,7 @@ use zip::write::SimpleFileOptions;
 use zip::{AesMode, CompressionMethod, DateTime, System, ZipWriter};
 
 use super::rng::SplitMix64;
-use crate::crypto::{encrypt_value_with_iv, MasterKey, MkStreamWriter, BLOCK};
+use octo_migrate_core::crypto::{encrypt_value_with_iv, MasterKey, MkStreamWriter, BLOCK};
 
 /// Name of the key-check entry.
 pub const MASTER_KEY_CHECK_ENTRY: &str = "MasterKeyCheck.txt";
@@ -77,6 +77,14 @@ pub struct BackupWriter<W: Write + Seek> {
     modified: DateTime,
 }
 
+/// A fresh IV from the operating system's RNG. (The core's buffered `crypto::random_iv` is
+/// crate-private; this writer draws one IV per call instead.)
+fn random_iv() -> [u8; BLOCK] {
+    let mut iv = [0u8; BLOCK];
+    getrandom::fill(&mut iv).expect("the operating system's random number generator failed");
+    iv
+}
+
 /// The fixed ZIP timestamp of every entry: 2015-06-29 23:30:00.
 fn fixed_zip_time() -> DateTime {
     DateTime::from_date_and_time(2015, 6, 29, 23, 30, 0).unwrap_or_default()
@@ -112,7 +120,7 @@ impl<W: Write + Seek> BackupWriter<W> {
     fn next_iv(&mut self) -> [u8; BLOCK] {
         match &mut self.ivs {
             Some(r) => r.iv(),
-            None => crate::crypto::random_iv(),
+            None => random_iv(),
         }
     }
 
