@@ -21,9 +21,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use octo_migrate_core::error::Location;
 use octo_migrate_core::internals::backup::Backup;
 use octo_migrate_core::internals::parse::{read_export, ExportSummary, Item};
-use octo_migrate_core::sample::{sample_key, write_sample_file, SampleOptions};
 use octo_migrate_core::MasterKey;
 use octo_migrate_core::Migration;
+use octo_migrate_sample::{sample_key, write_sample_file, SampleOptions};
 
 const SEED: u64 = 7;
 const DEFAULT_SCALE: u32 = 20;

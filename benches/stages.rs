@@ -33,10 +33,8 @@ use octo_migrate_core::internals::maxage::{Cutoff, HistoryIndex};
 use octo_migrate_core::internals::parse::{split_export, Document, Item};
 use octo_migrate_core::internals::schema::parse_datetime;
 use octo_migrate_core::internals::transform::{transform, Context, Output};
-use octo_migrate_core::sample::{
-    sample_key, write_sample, SampleOptions, DUMP_ENTRY, SAMPLE_AS_OF,
-};
 use octo_migrate_core::sink::{Existing, MemorySink, Row, Sink, SqliteSink};
+use octo_migrate_sample::{sample_key, write_sample, SampleOptions, DUMP_ENTRY, SAMPLE_AS_OF};
 
 const SEED: u64 = 7;
 

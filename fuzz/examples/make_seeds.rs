@@ -9,7 +9,7 @@ use std::io::{self, Cursor};
 use std::path::Path;
 
 use octo_migrate_core::MasterKey;
-use octo_migrate_core::sample::{sample_key, BackupWriter, DumpOptions, EntryForm};
+use octo_migrate_sample::{sample_key, BackupWriter, DumpOptions, EntryForm};
 use serde_json::json;
 
 /// Seed of the fixed key; must match `fuzz_targets/backup_open.rs`.
@@ -52,7 +52,7 @@ fn tiny(key: &MasterKey, t: &Tiny) -> io::Result<Vec<u8>> {
             large_file: false,
             indexes: vec![json!({"name": "Raven/DocumentsByEntityName"})],
         })?;
-        let att = |d: &mut octo_migrate_core::sample::DumpWriter<'_, _>| {
+        let att = |d: &mut octo_migrate_sample::DumpWriter<'_, _>| {
             d.write_attachment("artifacts/artifacts-1", &json!({}), b"hello")
         };
         if t.attachments_first {

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use octo_migrate_core::internals::crypto::MkStreamReader;
-use octo_migrate_core::sample::sample_key;
+use octo_migrate_sample::sample_key;
 
 fn main() {
     for len in [16usize, 17, 20, 31, 32, 33] {

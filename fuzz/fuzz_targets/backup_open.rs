@@ -22,7 +22,7 @@ use octo_migrate_core::internals::backup::{Backup, EntryKind};
 use octo_migrate_core::MasterKey;
 use octo_migrate_core::error::{Error, Location};
 use octo_migrate_core::internals::parse::{read_export, Item};
-use octo_migrate_core::sample::sample_key;
+use octo_migrate_sample::sample_key;
 
 /// Seed of the fixed key; must match `examples/make_seeds.rs`.
 const FUZZ_SEED: u64 = 0xF022;

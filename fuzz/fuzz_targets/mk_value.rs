@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use octo_migrate_core::internals::crypto::{
     decrypt_value, encrypt_value, encrypt_value_with_iv, MasterKey, BLOCK,
 };
-use octo_migrate_core::sample::sample_key;
+use octo_migrate_sample::sample_key;
 
 /// Seed of the fixed key (the same as the other targets').
 const FUZZ_SEED: u64 = 0xF022;

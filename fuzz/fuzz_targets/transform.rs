@@ -35,7 +35,7 @@ use octo_migrate_core::internals::collections::COLLECTIONS;
 use octo_migrate_core::internals::ids::rewrite_id;
 use octo_migrate_core::internals::crypto::{encrypt_value_with_iv, MasterKey};
 use octo_migrate_core::internals::parse::{Document, Item};
-use octo_migrate_core::sample::sample_key;
+use octo_migrate_sample::sample_key;
 use octo_migrate_core::internals::index::Index;
 use octo_migrate_core::sink::{SqlType, Table, Value};
 use octo_migrate_core::internals::transform::{self, Context, Disposition, Output};

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes seeds/mk_value/: MK values (`Base64(ciphertext)|Base64(IV)`) under the fuzz key
-`sample_key(0xF022)` (re-implemented here from octo-migrate-core/src/sample/rng.rs), plus a few
+`sample_key(0xF022)` (re-implemented here from octo-migrate-sample/src/rng.rs), plus a few
 malformed ones. Deterministic (fixed IVs). Needs the `cryptography` package.
 
     python3 scripts/make_mk_value_seeds.py      # from fuzz/

@@ -715,7 +715,7 @@ fn progress_is_logged_when_not_on_a_terminal_and_quiet_silences_it() {
 
 #[test]
 fn a_clean_backup_migrates_with_exit_0() {
-    use octo_migrate_core::sample::{BackupWriter, DumpOptions, EntryForm};
+    use octo_migrate_sample::{BackupWriter, DumpOptions, EntryForm};
     let dir = tempfile::tempdir().unwrap();
     let key = octo_migrate_core::MasterKey::generate();
     let mut w = BackupWriter::new(std::io::Cursor::new(Vec::new()), &key, EntryForm::MkStream);
@@ -756,10 +756,10 @@ fn a_clean_backup_migrates_with_exit_0() {
 #[test]
 fn no_secret_and_no_key_in_any_output() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = octo_migrate_core::sample::write_sample_file(
+    let summary = octo_migrate_sample::write_sample_file(
         dir.path().join("again.octobak"),
-        &octo_migrate_core::sample::sample_key(1),
-        &octo_migrate_core::sample::SampleOptions::new(1, 1),
+        &octo_migrate_sample::sample_key(1),
+        &octo_migrate_sample::SampleOptions::new(1, 1),
     )
     .unwrap();
     assert!(!summary.secrets.is_empty());

@@ -6,8 +6,8 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::Command;
 
-use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::MasterKey;
+use octo_migrate_sample::{self as sample, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 
 fn sample_bytes() -> (Vec<u8>, MasterKey) {
     let key = sample::sample_key(1);

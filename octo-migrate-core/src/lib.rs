@@ -41,6 +41,9 @@
 //! `layout` for the container, `collections` and `ids` for collections and ids, the constants
 //! at the top of `transform` for the mapping.
 //!
+//! The backup writer and the deterministic sample generator for tests and benchmarks live in
+//! the workspace crate `octo-migrate-sample`.
+//!
 //! ## Example
 //!
 //! Migrate the bundled sample backup into a new SQLite database:
@@ -82,9 +85,6 @@ mod parse;
 mod pipeline;
 mod preflight;
 pub mod report;
-#[cfg(feature = "internals")]
-#[doc(hidden)]
-pub mod sample;
 mod schema;
 pub mod sink;
 mod stale;

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use chrono::DateTime;
 use octo_migrate_core::internals::parse::{read_export, Item};
-use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::sink::{MemorySink, Value};
 use octo_migrate_core::MasterKey;
 use octo_migrate_core::Migration;
 use octo_migrate_core::Report;
+use octo_migrate_sample::{self as sample, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 

@@ -5,11 +5,11 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm};
 use octo_migrate_core::sink::SqliteSink;
 use octo_migrate_core::MasterKey;
 use octo_migrate_core::Report;
 use octo_migrate_core::{Merge, Migration};
+use octo_migrate_sample::{self as sample, BackupWriter, DumpOptions, EntryForm};
 use rusqlite::Connection;
 use serde_json::{json, Value as Json};
 

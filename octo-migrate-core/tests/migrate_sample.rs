@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use octo_migrate_core::internals::collections::{self, COLLECTIONS};
 use octo_migrate_core::internals::crypto::{decrypt_value, MasterKey};
-use octo_migrate_core::sample::{self, EntryForm, SampleOptions, SampleSummary};
 use octo_migrate_core::sink::{SqliteSink, TABLES};
 use octo_migrate_core::Migration;
 use octo_migrate_core::Report;
+use octo_migrate_sample::{self as sample, EntryForm, SampleOptions, SampleSummary};
 use rusqlite::Connection;
 
 struct Run {
@@ -427,8 +427,8 @@ fn a_target_with_data_is_refused_and_left_as_it_was() {
 /// The preflight reports every problem at once, of every kind, and writes nothing.
 #[test]
 fn preflight_reports_every_problem_together() {
-    use octo_migrate_core::sample::{BackupWriter, DumpOptions};
     use octo_migrate_core::Problem;
+    use octo_migrate_sample::{BackupWriter, DumpOptions};
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.octobak");

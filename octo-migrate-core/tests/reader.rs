@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use octo_migrate_core::error::ErrorKind;
 use octo_migrate_core::internals::backup::Backup;
 use octo_migrate_core::internals::parse::read_export;
-use octo_migrate_core::sample::{self, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use octo_migrate_core::sink::SqliteSink;
 use octo_migrate_core::MasterKey;
 use octo_migrate_core::Migration;
+use octo_migrate_sample::{self as sample, BackupWriter, DumpOptions, EntryForm, SampleOptions};
 use serde_json::json;
 
 /// Reads everything a migration reads: the dump to its end and every activity log.

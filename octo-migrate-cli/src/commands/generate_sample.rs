@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use octo_migrate_core::sample::{self, EntryForm, SampleOptions};
+use octo_migrate_sample::{self as sample, EntryForm, SampleOptions};
 
 use crate::args::GenerateArgs;
 use crate::exit::Failure;

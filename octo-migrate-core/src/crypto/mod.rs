@@ -30,7 +30,7 @@ const IVS_PER_REFILL: usize = 256;
 
 /// A fresh random IV from the operating system's generator, served from a per-thread buffer.
 /// IVs must be unpredictable, not secret; each buffered byte is handed out once.
-pub(crate) fn random_iv() -> [u8; BLOCK] {
+pub fn random_iv() -> [u8; BLOCK] {
     use std::cell::RefCell;
     thread_local! {
         static POOL: RefCell<(Box<[u8; BLOCK * IVS_PER_REFILL]>, usize)> =

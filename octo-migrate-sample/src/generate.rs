@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::rng::SplitMix64;
 use super::writer::{BackupWriter, DumpWriter};
 use super::{FtpStep, SampleOptions, SampleSummary};
-use crate::crypto::{encrypt_value_with_iv, MasterKey};
+use octo_migrate_core::internals::crypto::{encrypt_value_with_iv, MasterKey};
 
 /// 2015-06-30T00:00:00Z in Unix milliseconds: the sample's "now".
 pub(super) const BASE_MS: i64 = 1_435_622_400_000;

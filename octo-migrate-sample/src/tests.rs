@@ -5,7 +5,7 @@ use flate2::read::GzDecoder;
 use serde_json::Value;
 
 use super::*;
-use crate::crypto::{decrypt_value, MkStreamReader};
+use octo_migrate_core::internals::crypto::{decrypt_value, MkStreamReader};
 
 fn key() -> MasterKey {
     MasterKey::parse("bG9yZW1pcHN1bWRvbG9yIQ==").unwrap()

@@ -15,7 +15,9 @@ use zip::write::SimpleFileOptions;
 use zip::{AesMode, CompressionMethod, DateTime, System, ZipWriter};
 
 use super::rng::SplitMix64;
-use crate::crypto::{encrypt_value_with_iv, MasterKey, MkStreamWriter, BLOCK};
+use octo_migrate_core::internals::crypto::{
+    encrypt_value_with_iv, MasterKey, MkStreamWriter, BLOCK,
+};
 
 /// Name of the key-check entry.
 pub const MASTER_KEY_CHECK_ENTRY: &str = "MasterKeyCheck.txt";
@@ -112,7 +114,7 @@ impl<W: Write + Seek> BackupWriter<W> {
     fn next_iv(&mut self) -> [u8; BLOCK] {
         match &mut self.ivs {
             Some(r) => r.iv(),
-            None => crate::crypto::random_iv(),
+            None => octo_migrate_core::internals::crypto::random_iv(),
         }
     }
 

@@ -12,6 +12,12 @@
 //! options give the same bytes ([`EntryForm::MkStream`]). Documents are generated and written one
 //! at a time, so memory stays small at any scale (the generator keeps per-project state and a
 //! few dozen bytes per server task for the activity logs written after the dump).
+//!
+//! A workspace crate of its own (`publish = false`), used by the core's integration tests, the
+//! benchmarks, the fuzz targets and the CLI's `generate-sample` command: the generator is test
+//! data, so it stays out of every embedder's build of `octo-migrate-core`. It reaches the core
+//! through its public API only (`octo_migrate_core::crypto`).
+#![deny(missing_docs)]
 
 mod generate;
 mod rng;
@@ -22,7 +28,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::Path;
 
-use crate::crypto::MasterKey;
+use octo_migrate_core::MasterKey;
 
 pub use writer::{
     BackupWriter, DumpOptions, DumpWriter, EntryForm, EntryWriter, ACTIVITY_LOGS_DIR,
@@ -51,16 +57,6 @@ pub const MAPPED_COLLECTIONS: [&str; 26] = [
     "SmtpConfigurations",
     "MaintenanceConfigurations",
     "RetentionPolicies",
-    "Releases",
-    "Deployments",
-    "ServerTasks",
-    "Events",
-    "Artifacts",
-    "Interruptions",
-];
-
-/// The history collections (dated documents that `--maxage` filters).
-pub const HISTORY_COLLECTIONS: [&str; 6] = [
     "Releases",
     "Deployments",
     "ServerTasks",
