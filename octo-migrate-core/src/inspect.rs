@@ -24,6 +24,7 @@ pub const MAXAGE_DAYS: &[u32] = &[30, 90, 180, 365];
 
 /// One entry of the backup.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct EntrySummary {
     /// Name as stored.
     pub name: String,
@@ -35,6 +36,7 @@ pub struct EntrySummary {
 
 /// The oldest and newest date of a history collection.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DateRange {
     /// Oldest.
     pub oldest: String,
@@ -44,6 +46,7 @@ pub struct DateRange {
 
 /// What `inspect` found.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Inspection {
     /// `Backup.json`'s `OctopusVersion`.
     pub octopus_version: Option<String>,

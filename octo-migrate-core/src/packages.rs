@@ -10,6 +10,7 @@ use serde::Serialize;
 
 /// What `copy_packages` did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct CopyOutcome {
     /// Packages copied (relative paths).
     pub copied: Vec<PathBuf>,

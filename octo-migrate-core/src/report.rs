@@ -10,6 +10,7 @@ use crate::preflight::Problem;
 
 /// Counts for one 2.6 collection. `read = migrated + filtered_by_maxage + skipped + failed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CollectionStats {
     /// Documents read from the dump.
     pub read: u64,
@@ -48,6 +49,7 @@ impl CollectionStats {
 
 /// References to documents that are not in the backup, for one field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Dangling {
     /// How many references.
     pub count: u64,
@@ -57,6 +59,7 @@ pub struct Dangling {
 
 /// Documents of a collection this tool does not know.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Unknown {
     /// How many documents.
     pub count: u64,
@@ -66,6 +69,7 @@ pub struct Unknown {
 
 /// A task-log line that could not be parsed (kept verbatim as an Error line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct BadLogLine {
     /// 3.x task id.
     pub task_id: String,
@@ -77,6 +81,7 @@ pub struct BadLogLine {
 
 /// An unsupported action removed by `--skip-unsupported-steps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RemovedAction {
     /// The deployment process.
     pub process_id: String,
@@ -94,6 +99,7 @@ pub struct RemovedAction {
 
 /// A Tentacle to upgrade to 3.x after the migration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Tentacle {
     /// 3.x machine id.
     pub id: String,
@@ -115,6 +121,7 @@ pub struct Tentacle {
 
 /// An entry of the backup this tool does not use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UnknownEntry {
     /// Entry name.
     pub name: String,
@@ -125,6 +132,7 @@ pub struct UnknownEntry {
 /// What one thread of pass 2 did: where the time went. The transform workers' documents add
 /// up to the documents read; the writer's rows to the rows in `tables`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct WorkerStats {
     /// `reader` (decrypt, inflate, cut into documents), `transform N` (parse and map),
     /// `writer` (the target's inserts), `task logs` (inflate and convert activity logs).
@@ -139,6 +147,7 @@ pub struct WorkerStats {
 
 /// What merging did, per 3.x table; the report's `merge` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MergeReport {
     /// `--overwrite` or `--nooverwrite`.
     pub mode: String,
@@ -158,6 +167,7 @@ pub struct MergeReport {
 
 /// Rows of one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MergeCounts {
     /// New rows.
     pub inserted: u64,
@@ -171,6 +181,7 @@ pub struct MergeCounts {
 
 /// The report of a migration (also of a failed or dry one).
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The backup file.
     pub backup: String,

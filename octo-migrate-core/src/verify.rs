@@ -17,6 +17,7 @@ use crate::sink::MemorySink;
 
 /// One difference between the backup and the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Difference {
     /// 3.x table.
     pub table: String,
@@ -40,6 +41,7 @@ impl std::fmt::Display for Difference {
 
 /// The outcome of `verify`.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Verification {
     /// Rows checked.
     pub rows_checked: u64,

@@ -151,15 +151,13 @@ fn sample_migrates_into_sql_server_exactly_as_into_sqlite() {
     let backup = testdata("sample.octobak");
 
     // Small batches, so the load takes several bulk loads per big table.
-    let mut sink = MssqlSink::new(
-        target.clone(),
-        MssqlOptions {
-            create_schema: true,
-            batch_bytes: 64 << 10,
-            command_timeout: Duration::from_secs(120),
-            ..MssqlOptions::default()
-        },
-    );
+    let mut sink = MssqlSink::new(target.clone(), {
+        let mut o = MssqlOptions::default();
+        o.create_schema = true;
+        o.batch_bytes = 64 << 10;
+        o.command_timeout = Duration::from_secs(120);
+        o
+    });
     let files = dir.path().join("mssql-files");
     std::fs::create_dir_all(&files).unwrap();
     let report = migration(&backup, &key, &files, &target_key)

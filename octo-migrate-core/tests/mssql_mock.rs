@@ -128,15 +128,13 @@ fn full_schema() -> Vec<(String, String, String, Option<i32>, bool)> {
 }
 
 fn sink(t: MssqlTarget, create_schema: bool) -> MssqlSink {
-    MssqlSink::new(
-        t,
-        MssqlOptions {
-            create_schema,
-            connect_timeout: Duration::from_secs(5),
-            command_timeout: Duration::from_secs(10),
-            ..MssqlOptions::default()
-        },
-    )
+    MssqlSink::new(t, {
+        let mut o = MssqlOptions::default();
+        o.create_schema = create_schema;
+        o.connect_timeout = Duration::from_secs(5);
+        o.command_timeout = Duration::from_secs(10);
+        o
+    })
 }
 
 #[test]
@@ -305,13 +303,11 @@ fn a_login_that_never_finishes_is_bounded_by_the_connect_timeout() {
         LOGIN_DELAY_KEY,
         QueryResponse::select_one().with_delay(Duration::from_secs(30)),
     );
-    let mut s = MssqlSink::new(
-        mock.target(),
-        MssqlOptions {
-            connect_timeout: Duration::from_secs(1),
-            ..MssqlOptions::default()
-        },
-    );
+    let mut s = MssqlSink::new(mock.target(), {
+        let mut o = MssqlOptions::default();
+        o.connect_timeout = Duration::from_secs(1);
+        o
+    });
     let started = Instant::now();
     let msg = s.prepare(Existing::Refuse).unwrap_err().to_string();
     assert!(started.elapsed() < Duration::from_secs(5), "{msg}");

@@ -1096,25 +1096,41 @@ fn unsupported_steps_are_removed_with_skip() {
             ],
         )],
     );
+    // Every field of each removed action (RemovedAction is non_exhaustive: compared field by
+    // field).
+    let fields = |r: &RemovedAction| {
+        (
+            r.process_id.clone(),
+            r.project.clone(),
+            r.step.clone(),
+            r.action.clone(),
+            r.action_type.clone(),
+            r.step_removed,
+        )
+    };
     assert_eq!(
-        out.report.removed_actions,
+        out.report
+            .removed_actions
+            .iter()
+            .map(fields)
+            .collect::<Vec<_>>(),
         vec![
-            RemovedAction {
-                process_id: "deploymentprocess-Projects-2".into(),
-                project: "Api  Service (v2)!".into(),
-                step: "Upload".into(),
-                action: "FTP upload".into(),
-                action_type: "Octopus.Ftp".into(),
-                step_removed: true,
-            },
-            RemovedAction {
-                process_id: "deploymentprocess-Projects-2".into(),
-                project: "Api  Service (v2)!".into(),
-                step: "Mixed".into(),
-                action: "Cloud service".into(),
-                action_type: "Octopus.Azure".into(),
-                step_removed: false,
-            },
+            (
+                "deploymentprocess-Projects-2".to_owned(),
+                "Api  Service (v2)!".to_owned(),
+                "Upload".to_owned(),
+                "FTP upload".to_owned(),
+                "Octopus.Ftp".to_owned(),
+                true,
+            ),
+            (
+                "deploymentprocess-Projects-2".to_owned(),
+                "Api  Service (v2)!".to_owned(),
+                "Mixed".to_owned(),
+                "Cloud service".to_owned(),
+                "Octopus.Azure".to_owned(),
+                false,
+            ),
         ]
     );
     assert_eq!(stats(&out, "DeploymentProcesses"), (1, 1, 0, 0));

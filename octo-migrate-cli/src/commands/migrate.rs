@@ -20,10 +20,8 @@ use crate::exit::{self, Failure};
 /// so an unreachable server is a target failure (exit 5), not a usage error.
 #[cfg(feature = "mssql")]
 fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Failure> {
-    let opts = MssqlOptions {
-        create_schema,
-        ..MssqlOptions::default()
-    };
+    let mut opts = MssqlOptions::default();
+    opts.create_schema = create_schema;
     Ok(Box::new(MssqlSink::new(t, opts)))
 }
 

@@ -20,7 +20,7 @@ use crate::index::Index;
 use crate::report::MergeReport;
 use crate::schema::match_column;
 use crate::schema::{Row, Table, Value};
-use crate::sink::Sink;
+use crate::sink::MergeSink;
 
 /// How the backup's rows meet a target's rows with the same key (the public face is
 /// [`crate::pipeline::Merge`]).
@@ -33,7 +33,7 @@ pub enum Mode {
 }
 
 /// The target's match keys of `table`: (`Id`, key).
-fn target_keys(sink: &mut dyn Sink, table: Table) -> Result<Vec<(String, String)>> {
+fn target_keys(sink: &mut dyn MergeSink, table: Table) -> Result<Vec<(String, String)>> {
     if let Some(col) = match_column(table) {
         return Ok(sink
             .names(table, col)?
@@ -60,7 +60,7 @@ const LICENSE_ROW: &str = "License";
 const EXAMPLES: usize = crate::report::EXAMPLES;
 
 /// Matches the backup's named documents (pass 1) to the target's rows; see the module docs.
-pub fn plan(index: &Index, sink: &mut dyn Sink, mode: Mode) -> Result<(IdMap, MergeReport)> {
+pub fn plan(index: &Index, sink: &mut dyn MergeSink, mode: Mode) -> Result<(IdMap, MergeReport)> {
     let mut ids = IdMap::default();
     let mut report = MergeReport {
         mode: match mode {
@@ -190,7 +190,7 @@ impl Merger {
     }
 
     /// Writes `row`, merging with what the target has.
-    pub fn write(&mut self, sink: &mut dyn Sink, row: Row) -> Result<Outcome> {
+    pub fn write(&mut self, sink: &mut dyn MergeSink, row: Row) -> Result<Outcome> {
         let table = row.table;
         let (outcome, merged) = match table {
             Table::KeyAllocation => (self.allocation(sink, row)?, false),
@@ -213,7 +213,7 @@ impl Merger {
     }
 
     /// A document's own row, matched by primary key (ids were matched by name in [`plan`]).
-    fn document(&mut self, sink: &mut dyn Sink, row: Row) -> Result<(Outcome, bool)> {
+    fn document(&mut self, sink: &mut dyn MergeSink, row: Row) -> Result<(Outcome, bool)> {
         let table = row.table;
         let id = match row.key().first() {
             Some(Value::Text(id)) => id.clone(),
@@ -260,7 +260,7 @@ impl Merger {
     }
 
     /// Insert, or replace the row with the same key.
-    fn upsert(&mut self, sink: &mut dyn Sink, row: Row) -> Result<Outcome> {
+    fn upsert(&mut self, sink: &mut dyn MergeSink, row: Row) -> Result<Outcome> {
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
         if sink.find(row.table, &key)?.is_some() {
             sink.update(row)?;
@@ -272,7 +272,7 @@ impl Merger {
     }
 
     /// KeyAllocation only ever grows: 3.x must not hand out an id either side uses.
-    fn allocation(&mut self, sink: &mut dyn Sink, row: Row) -> Result<Outcome> {
+    fn allocation(&mut self, sink: &mut dyn MergeSink, row: Row) -> Result<Outcome> {
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
         let Some(old) = sink.find(row.table, &key)? else {
             sink.insert(row)?;

@@ -17,7 +17,7 @@ use crate::index::Index;
 use crate::parse::read_export;
 use crate::report::{BadLogLine, Report, WorkerStats, BAD_LINE_EXAMPLES};
 use crate::schema::Table;
-use crate::sink::Sink;
+use crate::sink::MergeSink;
 use crate::transform::task_log;
 
 /// The QueueTime of a task to convert (the time of lines that have none), or `None` when its
@@ -161,7 +161,7 @@ fn convert_one(
 /// `--onlylogs`: convert the logs of the tasks already in the target; write no row.
 pub(super) fn only_logs(
     b: &mut Backup,
-    sink: Option<&mut dyn Sink>,
+    sink: Option<&mut dyn MergeSink>,
     opts: &Options,
     mut report: Report,
     started: Instant,

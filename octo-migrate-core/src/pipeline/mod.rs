@@ -33,6 +33,7 @@ use crate::merge::{Merger, Mode};
 use crate::report::{Report, UnknownEntry, MISSING_CONTENT_EXAMPLES};
 use crate::sink::{Existing, Sink};
 use crate::transform::{Context, Output};
+use pass2::Target;
 
 use files::Staging;
 
@@ -331,7 +332,15 @@ pub(crate) fn migrate(
         // Finish what a killed run left behind before looking at the target.
         files::recover(dir).map_err(|e| e.with_report(report.clone()))?;
     }
+    if let Some(s) = sink.as_deref_mut() {
+        // Merging and adding logs read the target back, which not every target can.
+        let reads_back = opts.merge != Merge::Refuse || opts.task_logs == TaskLogs::Only;
+        if reads_back && s.as_merge().is_none() {
+            return Err(cannot_merge(opts).with_report(report));
+        }
+    }
     if opts.task_logs == TaskLogs::Only {
+        let sink = sink.and_then(|s| s.as_merge());
         return logs::only_logs(&mut b, sink, opts, report, started);
     }
     if let Some(s) = sink.as_deref_mut() {
@@ -392,7 +401,7 @@ pub(crate) fn migrate(
 /// preflight's verdict, task logs, artifacts.
 fn run(
     b: &mut Backup,
-    mut sink: Option<&mut (dyn Sink + '_)>,
+    sink: Option<&mut (dyn Sink + '_)>,
     staging: Option<&Staging>,
     opts: &Options,
     report: &mut Report,
@@ -417,13 +426,16 @@ fn run(
     let mut index = pass1::index(b, &mut run)?;
 
     // Merging: match the backup's named documents to the target's before any row is made.
-    let mut merger = match (sink.as_deref_mut(), opts.merge.mode()) {
+    let mut merger = None;
+    let target = match (sink, opts.merge.mode()) {
+        (None, _) => Target::Dry,
+        (Some(s), None) => Target::Insert(s),
         (Some(s), Some(mode)) => {
-            let (ids, plan) = crate::merge::plan(&index, s, mode)?;
+            let s = s.as_merge().ok_or_else(|| cannot_merge(opts))?;
+            let (ids, plan) = crate::merge::plan(&index, &mut *s, mode)?;
             index.id_map = ids;
-            Some(Merger::new(mode, plan))
+            Target::Merge(s, merger.insert(Merger::new(mode, plan)))
         }
-        _ => None,
     };
 
     let target_key = opts.target_key.clone().unwrap_or_else(|| b.key().clone());
@@ -434,7 +446,7 @@ fn run(
         target_key: &target_key,
         skip_unsupported_steps: opts.skip_unsupported_steps,
     };
-    let written = pass2::pass2(b, &mut run, &index, &ctx, sink, merger.as_mut(), staging)?;
+    let written = pass2::pass2(b, &mut run, &index, &ctx, target, staging)?;
     let report = run.report;
     let Output {
         problems,
@@ -487,6 +499,18 @@ fn run(
         report.license = Some("the backup has no license".into());
     }
     Ok(())
+}
+
+/// The error of a merge (or a task-logs-only run) into a target that cannot be read back.
+fn cannot_merge(opts: &Options) -> Error {
+    let what = if opts.task_logs == TaskLogs::Only {
+        "add task logs to"
+    } else {
+        "merge into"
+    };
+    Error::usage(format!(
+        "this target cannot be read back, so the migration cannot {what} it"
+    ))
 }
 
 /// Artifacts: each one's attachment (staged in pass 2) to its final name.

@@ -25,7 +25,7 @@ use crate::merge::Merger;
 use crate::parse::{Attachment, Item, RawItem};
 use crate::report::{Report, WorkerStats};
 use crate::schema::{Row, Table, Value};
-use crate::sink::Sink;
+use crate::sink::{MergeSink, Sink};
 use crate::transform::{self, Context, Output};
 
 /// Batches being transformed (or waiting to be written) while the writer writes: the
@@ -66,14 +66,12 @@ pub(super) fn pass2(
     run: &mut Run<'_>,
     index: &Index,
     ctx: &Context<'_>,
-    sink: Option<&mut (dyn Sink + '_)>,
-    merger: Option<&mut Merger>,
+    target: Target<'_, '_>,
     staging: Option<&Staging>,
 ) -> Result<Written> {
     let stop = AtomicBool::new(false);
     let mut writer = Writer {
-        sink,
-        merger,
+        target,
         staging,
         catalog: b.handle(),
         progress: run.opts.progress.as_ref(),
@@ -291,10 +289,19 @@ impl OrderedBatches {
     }
 }
 
+/// Where pass 2's rows go.
+pub(super) enum Target<'s, 'a> {
+    /// A dry run: rows are counted, not written.
+    Dry,
+    /// Inserted into a target that was empty.
+    Insert(&'s mut (dyn Sink + 'a)),
+    /// Merged into a target that holds data, by the merger's rules.
+    Merge(&'s mut (dyn MergeSink + 'a), &'s mut Merger),
+}
+
 /// The writing end of pass 2, on the migrating thread only: it owns the target.
 struct Writer<'s, 'a> {
-    sink: Option<&'s mut (dyn Sink + 'a)>,
-    merger: Option<&'s mut Merger>,
+    target: Target<'s, 'a>,
     staging: Option<&'s Staging>,
     /// The backup's catalog of activity logs (a handle: no reading).
     catalog: Backup,
@@ -312,9 +319,9 @@ impl Writer<'_, '_> {
     /// Counts the row, and writes it while the preflight is clean (`clean`).
     fn write(&mut self, row: Row, clean: bool) -> Result<()> {
         *self.tables.entry(row.table).or_insert(0) += 1;
-        match (self.sink.as_deref_mut(), self.merger.as_deref_mut()) {
-            (Some(s), Some(m)) if clean => m.write(s, row).map(|_| ()),
-            (Some(s), None) if clean => s.insert(row),
+        match &mut self.target {
+            Target::Merge(s, m) if clean => m.write(*s, row).map(|_| ()),
+            Target::Insert(s) if clean => s.insert(row),
             _ => Ok(()),
         }
     }

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use super::{Existing, Row, Sink, Table, Value};
+use super::{Existing, MergeSink, Row, Sink, Table, Value};
 use crate::error::Result;
 
 /// Keeps committed rows in memory: for tests, benches and embedding.
@@ -39,6 +39,7 @@ impl Sink for MemorySink {
     fn describe(&self) -> String {
         "memory".to_owned()
     }
+
     fn prepare(&mut self, existing: Existing) -> Result<()> {
         if existing == Existing::Refuse && !self.rows.is_empty() {
             return Err(crate::error::ErrorKind::TargetNotEmpty {
@@ -50,21 +51,31 @@ impl Sink for MemorySink {
         self.before = Some(self.rows.clone());
         Ok(())
     }
+
     fn insert(&mut self, row: Row) -> Result<()> {
         debug_assert!(self.before.is_some(), "insert before prepare");
         self.rows.push(row);
         Ok(())
     }
+
     fn commit(&mut self) -> Result<()> {
         self.before = None;
         Ok(())
     }
+
     fn rollback(&mut self) -> Result<()> {
         if let Some(rows) = self.before.take() {
             self.rows = rows;
         }
         Ok(())
     }
+
+    fn as_merge(&mut self) -> Option<&mut dyn MergeSink> {
+        Some(self)
+    }
+}
+
+impl MergeSink for MemorySink {
     fn existing_ids(&mut self, table: Table) -> Result<Vec<String>> {
         Ok(self
             .table(table)
@@ -74,6 +85,7 @@ impl Sink for MemorySink {
             })
             .collect())
     }
+
     fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>> {
         Ok(self
             .rows
@@ -81,6 +93,7 @@ impl Sink for MemorySink {
             .find(|r| r.table == table && r.key().into_iter().eq(key.iter()))
             .cloned())
     }
+
     fn update(&mut self, row: Row) -> Result<()> {
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
         match self
@@ -93,12 +106,14 @@ impl Sink for MemorySink {
         }
         Ok(())
     }
+
     fn delete(&mut self, table: Table, column: &str, value: &Value) -> Result<u64> {
         let before = self.rows.len();
         self.rows
             .retain(|r| !(r.table == table && r.get(column) == Some(value)));
         Ok((before - self.rows.len()) as u64)
     }
+
     fn names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
         Ok(self
             .rows

@@ -22,12 +22,12 @@ use crate::error::Result;
 
 /// Whether [`Sink::prepare`] accepts a target that already holds Octopus data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Existing {
     /// Refuse it (the default): nothing is written.
     #[default]
     Refuse,
-    /// Accept it: the pipeline merges (`--overwrite` / `--nooverwrite`) through
-    /// [`Sink::find`], [`Sink::update`], [`Sink::delete`] and [`Sink::names`].
+    /// Accept it: the pipeline merges through [`MergeSink`].
     Merge,
 }
 
@@ -48,34 +48,29 @@ pub trait Sink {
     fn commit(&mut self) -> Result<()>;
     /// Discards everything inserted since `prepare`; the target is as it was before.
     fn rollback(&mut self) -> Result<()>;
-    /// The ids already in `table` of an existing target (for `--onlylogs`), read without
-    /// writing anything. The default says the target cannot be read back.
-    fn existing_ids(&mut self, table: Table) -> Result<Vec<String>> {
-        Err(self.cannot(format!("list the rows of {table}")))
+    /// The target's reading and updating side, which merging ([`crate::Merge`]) and
+    /// [`crate::TaskLogs::Only`] need; `None` (the default) for a target that can only be
+    /// written.
+    fn as_merge(&mut self) -> Option<&mut dyn MergeSink> {
+        None
     }
-    /// Merging: the row of `table` whose primary key columns equal `key` (in primary key
-    /// order), as the open transaction sees it.
-    fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>> {
-        let _ = key;
-        Err(self.cannot(format!("read rows of {table} back")))
-    }
-    /// Merging: replaces the row with the same primary key as `row`.
-    fn update(&mut self, row: Row) -> Result<()> {
-        Err(self.cannot(format!("update rows of {}", row.table)))
-    }
-    /// Merging: deletes the rows of `table` whose `column` equals `value`; returns how many.
-    fn delete(&mut self, table: Table, column: &str, value: &Value) -> Result<u64> {
-        let _ = (column, value);
-        Err(self.cannot(format!("delete rows of {table}")))
-    }
-    /// Merging: `(Id, value of column)` for every row of `table` (the names that documents
-    /// are matched by).
-    fn names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
-        let _ = column;
-        Err(self.cannot(format!("list the names in {table}")))
-    }
-    /// The error of an operation this target does not support.
-    fn cannot(&self, what: String) -> crate::error::Error {
-        crate::error::Error::target(self.describe(), format!("this target cannot {what}"))
-    }
+}
+
+/// A target that can also be read back and changed inside the open transaction: what
+/// merging into a target that already holds data needs. Called between [`Sink::prepare`] and
+/// [`Sink::commit`] / [`Sink::rollback`], except [`MergeSink::existing_ids`].
+pub trait MergeSink: Sink {
+    /// The ids already in `table` of a migrated target (for [`crate::TaskLogs::Only`]), read
+    /// without a transaction and without writing anything.
+    fn existing_ids(&mut self, table: Table) -> Result<Vec<String>>;
+    /// The row of `table` whose primary key columns equal `key` (in primary key order), as
+    /// the open transaction sees it.
+    fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>>;
+    /// Replaces the row with the same primary key as `row`.
+    fn update(&mut self, row: Row) -> Result<()>;
+    /// Deletes the rows of `table` whose `column` equals `value`; returns how many.
+    fn delete(&mut self, table: Table, column: &str, value: &Value) -> Result<u64>;
+    /// `(Id, value of column)` for every row of `table` (the names that documents are
+    /// matched by).
+    fn names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>>;
 }

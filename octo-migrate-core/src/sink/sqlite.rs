@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
-use super::{Existing, Row, Sink, Table, Value};
+use super::{Existing, MergeSink, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{SqlType, TableDef, TABLES};
 
@@ -276,6 +276,23 @@ impl Sink for SqliteSink {
         Ok(())
     }
 
+    fn rollback(&mut self) -> Result<()> {
+        if let Some(conn) = self.conn.take() {
+            if self.in_tx {
+                let _ = conn.execute_batch("ROLLBACK");
+                self.in_tx = false;
+            }
+        }
+        self.discard_temp();
+        Ok(())
+    }
+
+    fn as_merge(&mut self) -> Option<&mut dyn MergeSink> {
+        Some(self)
+    }
+}
+
+impl MergeSink for SqliteSink {
     fn existing_ids(&mut self, table: super::Table) -> Result<Vec<String>> {
         if !self.path.exists() {
             return Err(
@@ -383,17 +400,6 @@ impl Sink for SqliteSink {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.driver(format!("reading {table}"), e))?;
         Ok(names)
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        if let Some(conn) = self.conn.take() {
-            if self.in_tx {
-                let _ = conn.execute_batch("ROLLBACK");
-                self.in_tx = false;
-            }
-        }
-        self.discard_temp();
-        Ok(())
     }
 }
 

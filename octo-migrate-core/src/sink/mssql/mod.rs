@@ -36,12 +36,13 @@ use self::sql::{
     names_sql, update_sql, value_columns,
 };
 use super::mssql_target::MssqlTarget;
-use super::{Existing, Row, Sink, Table, Value};
+use super::{Existing, MergeSink, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{Column, SqlType, TABLES};
 
 /// How a [`MssqlSink`] connects and loads.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MssqlOptions {
     /// Create the tables when the database has none of them (`--create-schema`).
     pub create_schema: bool,
@@ -420,6 +421,12 @@ impl Sink for MssqlSink {
         Ok(())
     }
 
+    fn as_merge(&mut self) -> Option<&mut dyn MergeSink> {
+        Some(self)
+    }
+}
+
+impl MergeSink for MssqlSink {
     fn existing_ids(&mut self, table: Table) -> Result<Vec<String>> {
         self.ensure_connected()?;
         self.flush_all()?;
