@@ -24,6 +24,11 @@ pub struct Collection {
     pub table: Option<Table>,
     /// Its kind.
     pub kind: Kind,
+    /// \[model\] History: the field that dates a document, which `--maxage` compares.
+    pub age_field: Option<&'static str>,
+    /// Frozen snapshots (variable sets and processes of releases): history without a date of
+    /// its own, kept with the releases that need them.
+    pub snapshot: bool,
 }
 
 const fn coll(name: &'static str, table: Table, kind: Kind) -> Collection {
@@ -31,6 +36,24 @@ const fn coll(name: &'static str, table: Table, kind: Kind) -> Collection {
         name,
         table: Some(table),
         kind,
+        age_field: None,
+        snapshot: false,
+    }
+}
+
+/// A history collection, dated by `age_field`.
+const fn history(name: &'static str, table: Table, age_field: &'static str) -> Collection {
+    Collection {
+        age_field: Some(age_field),
+        ..coll(name, table, History)
+    }
+}
+
+/// A configuration collection whose documents are also frozen snapshots of releases.
+const fn snapshots(name: &'static str, table: Table) -> Collection {
+    Collection {
+        snapshot: true,
+        ..coll(name, table, Configuration)
     }
 }
 
@@ -43,12 +66,8 @@ pub static COLLECTIONS: &[Collection] = &[
     coll("Environments", Table::DeploymentEnvironment, Configuration),
     coll("Machines", Table::Machine, Configuration),
     coll("Lifecycles", Table::Lifecycle, Configuration),
-    coll("VariableSets", Table::VariableSet, Configuration),
-    coll(
-        "DeploymentProcesses",
-        Table::DeploymentProcess,
-        Configuration,
-    ),
+    snapshots("VariableSets", Table::VariableSet),
+    snapshots("DeploymentProcesses", Table::DeploymentProcess),
     coll(
         "LibraryVariableSets",
         Table::LibraryVariableSet,
@@ -77,13 +96,15 @@ pub static COLLECTIONS: &[Collection] = &[
         name: "RetentionPolicies",
         table: None,
         kind: NotMigrated,
+        age_field: None,
+        snapshot: false,
     },
-    coll("Releases", Table::Release, History),
-    coll("Deployments", Table::Deployment, History),
-    coll("ServerTasks", Table::ServerTask, History),
-    coll("Events", Table::Event, History),
-    coll("Artifacts", Table::Artifact, History),
-    coll("Interruptions", Table::Interruption, History),
+    history("Releases", Table::Release, "Assembled"),
+    history("Deployments", Table::Deployment, "Created"),
+    history("ServerTasks", Table::ServerTask, "QueueTime"),
+    history("Events", Table::Event, "Occurred"),
+    history("Artifacts", Table::Artifact, "Created"),
+    history("Interruptions", Table::Interruption, "Created"),
 ];
 
 /// The collection named `name` (case-insensitive).

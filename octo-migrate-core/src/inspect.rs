@@ -14,7 +14,7 @@ use crate::collections::{self, Kind};
 use crate::crypto::MasterKey;
 use crate::error::Result;
 use crate::ids::id_hash;
-use crate::maxage::{age_field, Cutoff, HistoryIndex, SNAPSHOT_COLLECTIONS};
+use crate::maxage::{age_field, Cutoff, HistoryIndex};
 use crate::parse::{read_export, Item};
 use crate::schema::format_datetime;
 use crate::schema::parse_datetime;
@@ -129,7 +129,7 @@ pub fn inspect(
             r.0 = r.0.min(dt);
             r.1 = r.1.max(dt);
         }
-        if c.kind == Kind::History || SNAPSHOT_COLLECTIONS.contains(&c.name) {
+        if c.kind == Kind::History || c.snapshot {
             recs.push(Rec {
                 collection: c.name,
                 kind: c.kind,

@@ -8,24 +8,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, FixedOffset};
 use serde_json::Value;
 
-use crate::collections::Kind;
+use crate::collections::{self, Kind};
 use crate::ids::id_hash;
 use crate::ids::numbered;
 use crate::parse::Body;
 use crate::schema::parse_datetime;
-
-/// \[model\] The field that dates each history collection.
-pub const AGE_FIELDS: &[(&str, &str)] = &[
-    ("Releases", "Assembled"),
-    ("Deployments", "Created"),
-    ("ServerTasks", "QueueTime"),
-    ("Events", "Occurred"),
-    ("Artifacts", "Created"),
-    ("Interruptions", "Created"),
-];
-
-/// Collections of frozen snapshots (history without a date of their own).
-pub const SNAPSHOT_COLLECTIONS: &[&str] = &["VariableSets", "DeploymentProcesses"];
 
 /// The cut-off: history dated before it is left out unless a kept document needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +25,14 @@ impl Cutoff {
     }
 }
 
-/// The age field of a history collection.
+/// The age field of a history collection ([`crate::collections::Collection::age_field`]).
 pub fn age_field(collection: &str) -> Option<&'static str> {
-    AGE_FIELDS
-        .iter()
-        .find(|(c, _)| *c == collection)
-        .map(|(_, f)| *f)
+    collections::by_name(collection).and_then(|c| c.age_field)
+}
+
+/// Whether the collection holds frozen snapshots ([`crate::collections::Collection::snapshot`]).
+pub fn is_snapshot(collection: &str) -> bool {
+    collections::by_name(collection).is_some_and(|c| c.snapshot)
 }
 
 fn str_hash(body: &Body, k: &str) -> u64 {
@@ -220,7 +209,7 @@ impl HistoryIndex {
         let Some(cut) = self.cutoff else {
             return true;
         };
-        if SNAPSHOT_COLLECTIONS.contains(&collection) {
+        if is_snapshot(collection) {
             return !frozen || self.keep.contains(&id);
         }
         if kind != Kind::History {

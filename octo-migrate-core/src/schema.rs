@@ -7,10 +7,23 @@ use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat};
 
-/// A 3.x table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)]
-pub enum Table {
+/// The tables, named once: the enum and the SQL names come from this list (the columns from
+/// [`TABLES`], whose order a test checks against it).
+macro_rules! tables {
+    ($($name:ident),* $(,)?) => {
+        /// A 3.x table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(missing_docs)]
+        pub enum Table {
+            $($name),*
+        }
+
+        /// SQL names, in enum order.
+        const TABLE_NAMES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+tables!(
     Account,
     ActionTemplate,
     ApiKey,
@@ -38,7 +51,7 @@ pub enum Table {
     User,
     UserRole,
     VariableSet,
-}
+);
 
 /// A column's SQL Server type (SQLite maps each to TEXT or INTEGER).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +92,18 @@ pub struct TableDef {
     pub primary_key: &'static [&'static str],
     /// Unique constraints besides the primary key.
     pub unique: &'static [&'static [&'static str]],
+}
+
+impl TableDef {
+    /// The columns a [`Row`] carries values for, in order: all but the identity column,
+    /// which the database generates.
+    pub fn value_columns(&self) -> impl Iterator<Item = &'static Column> + Clone {
+        self.columns.iter().filter(|c| c.ty != SqlType::Identity)
+    }
+    /// The column called `name` (so SQL text only ever holds names from [`TABLES`]).
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
 }
 
 const fn c(name: &'static str, ty: SqlType) -> Column {
@@ -419,7 +444,7 @@ impl Table {
     }
     /// The table name in SQL.
     pub fn name(self) -> &'static str {
-        // Debug of a fieldless enum is its variant name, which is the table name by construction.
+        // The enum and the names come from one list (`tables!`).
         TABLE_NAMES[self as usize]
     }
     /// Position of `column` in the table's rows.
@@ -431,36 +456,6 @@ impl Table {
         self.column_index(column).is_some()
     }
 }
-
-const TABLE_NAMES: &[&str] = &[
-    "Account",
-    "ActionTemplate",
-    "ApiKey",
-    "Artifact",
-    "Certificate",
-    "Configuration",
-    "Deployment",
-    "DeploymentEnvironment",
-    "DeploymentHistory",
-    "DeploymentProcess",
-    "Event",
-    "EventRelatedDocument",
-    "Feed",
-    "Interruption",
-    "Invitation",
-    "KeyAllocation",
-    "LibraryVariableSet",
-    "Lifecycle",
-    "Machine",
-    "Project",
-    "ProjectGroup",
-    "Release",
-    "ServerTask",
-    "Team",
-    "User",
-    "UserRole",
-    "VariableSet",
-];
 
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -527,18 +522,12 @@ pub struct Row {
 impl Row {
     /// The value of `column`, if the table has it (identity columns have none).
     pub fn get(&self, column: &str) -> Option<&Value> {
-        let cols = self.table.def().columns;
-        let mut i = 0;
-        for c in cols {
-            if c.ty == SqlType::Identity {
-                continue;
-            }
-            if c.name == column {
-                return self.values.get(i);
-            }
-            i += 1;
-        }
-        None
+        let i = self
+            .table
+            .def()
+            .value_columns()
+            .position(|c| c.name == column)?;
+        self.values.get(i)
     }
 
     /// The primary key values, in primary key order.

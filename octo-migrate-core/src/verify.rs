@@ -12,7 +12,8 @@ use serde_json::Value as Json;
 use crate::crypto::{decrypt_value, MasterKey};
 use crate::error::{Error, Result};
 use crate::pipeline::{migrate, Migration};
-use crate::schema::{Row, SqlType, Table, TABLES};
+use crate::schema::{Row, Table, TABLES};
+use crate::sink::sql::Dialect;
 use crate::sink::MemorySink;
 
 /// One difference between the backup and the target.
@@ -93,19 +94,8 @@ pub fn verify_sqlite(
     }
     for def in TABLES {
         let rows = by_table.remove(&def.table).unwrap_or_default();
-        let cols: Vec<_> = def
-            .columns
-            .iter()
-            .filter(|c| c.ty != SqlType::Identity)
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM \"{}\"",
-            cols.iter()
-                .map(|c| format!("\"{}\"", c.name))
-                .collect::<Vec<_>>()
-                .join(", "),
-            def.table.name()
-        );
+        let cols: Vec<_> = def.value_columns().collect();
+        let sql = Dialect::Sqlite.all_rows_sql(def);
         let mut stmt = match conn.prepare(&sql) {
             Ok(s) => s,
             Err(e) => {

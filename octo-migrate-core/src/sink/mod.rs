@@ -4,6 +4,7 @@
 mod memory;
 #[cfg(feature = "mssql")]
 mod mssql;
+pub(crate) mod sql;
 // Parsing a SQL Server target needs no feature (the CLI names such targets in every build), so
 // it lives in the sink's folder but is declared here.
 #[path = "mssql/target.rs"]

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
+use super::sql::Dialect;
 use super::{Existing, MergeSink, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{SqlType, TableDef, TABLES};
@@ -36,7 +37,7 @@ impl SqliteSink {
             work_path: None,
             conn: None,
             in_tx: false,
-            inserts: TABLES.iter().map(insert_sql).collect(),
+            inserts: TABLES.iter().map(|d| SQL.insert_sql(d)).collect(),
         }
     }
 
@@ -72,20 +73,26 @@ impl SqliteSink {
     }
 }
 
+/// SQLite's SQL text.
+const SQL: Dialect = Dialect::Sqlite;
+
 /// `CREATE TABLE` for one table: SQLite types per docs/schema-3x.md's embedded-default rules.
 pub(crate) fn create_table_sql(def: &TableDef) -> String {
     let mut cols = Vec::new();
     for c in def.columns {
         let ty = match c.ty {
             SqlType::Identity => {
-                cols.push(format!("\"{}\" INTEGER PRIMARY KEY AUTOINCREMENT", c.name));
+                cols.push(format!(
+                    "{} INTEGER PRIMARY KEY AUTOINCREMENT",
+                    SQL.name(c.name)
+                ));
                 continue;
             }
             SqlType::Int | SqlType::Bit => "INTEGER",
             SqlType::NVarChar(_) | SqlType::DateTimeOffset | SqlType::UniqueIdentifier => "TEXT",
         };
         let null = if c.nullable { "NULL" } else { "NOT NULL" };
-        cols.push(format!("\"{}\" {ty} {null}", c.name));
+        cols.push(format!("{} {ty} {null}", SQL.name(c.name)));
     }
     let identity = def.columns.iter().any(|c| c.ty == SqlType::Identity);
     if !identity {
@@ -95,45 +102,17 @@ pub(crate) fn create_table_sql(def: &TableDef) -> String {
         cols.push(format!("UNIQUE ({})", quoted(u)));
     }
     format!(
-        "CREATE TABLE IF NOT EXISTS \"{}\" (\n  {}\n)",
-        def.table.name(),
+        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n)",
+        SQL.table(def),
         cols.join(",\n  ")
     )
 }
 
 fn quoted(cols: &[&str]) -> String {
     cols.iter()
-        .map(|c| format!("\"{c}\""))
+        .map(|c| SQL.name(c))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn insert_sql(def: &TableDef) -> String {
-    let cols = values_columns(def);
-    format!(
-        "INSERT INTO \"{}\" ({}) VALUES ({})",
-        def.table.name(),
-        quoted(&cols),
-        vec!["?"; cols.len()].join(", ")
-    )
-}
-
-/// The columns a [`Row`] carries values for (identity columns are generated, never sent).
-fn values_columns(def: &TableDef) -> Vec<&'static str> {
-    def.columns
-        .iter()
-        .filter(|c| c.ty != SqlType::Identity)
-        .map(|c| c.name)
-        .collect()
-}
-
-/// `"a" = ?n AND "b" = ?n+1`, parameters numbered from `first`.
-fn key_condition(cols: &[&str], first: usize) -> String {
-    cols.iter()
-        .enumerate()
-        .map(|(i, c)| format!("\"{c}\" = ?{}", first + i))
-        .collect::<Vec<_>>()
-        .join(" AND ")
 }
 
 /// A stored value back as the [`Value`] its column's type says it is.
@@ -209,7 +188,7 @@ impl Sink for SqliteSink {
                 .map(|n| n > 0)
                 .map_err(|e| self.driver("", e))?;
             if present {
-                let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{}\")", def.table.name());
+                let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", SQL.table(def));
                 let has_rows: bool = conn
                     .query_row(&sql, [], |r| r.get(0))
                     .map_err(|e| self.driver("", e))?;
@@ -302,7 +281,7 @@ impl MergeSink for SqliteSink {
         let conn =
             Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
                 .map_err(|e| self.driver("", e))?;
-        let sql = format!("SELECT \"Id\" FROM \"{}\"", table.name());
+        let sql = SQL.ids_sql(table.def());
         let mut stmt = conn
             .prepare(&sql)
             .map_err(|e| self.driver(format!("reading {table}"), e))?;
@@ -315,13 +294,7 @@ impl MergeSink for SqliteSink {
 
     fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>> {
         let def = table.def();
-        let cols: Vec<&str> = values_columns(def);
-        let sql = format!(
-            "SELECT {} FROM \"{}\" WHERE {}",
-            quoted(&cols),
-            def.table.name(),
-            key_condition(def.primary_key, 1)
-        );
+        let sql = SQL.find_sql(def);
         let conn = self.open_conn("find")?;
         let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.driver("", e))?;
         let mut rows = stmt
@@ -333,13 +306,8 @@ impl MergeSink for SqliteSink {
         else {
             return Ok(None);
         };
-        let mut values = Vec::with_capacity(cols.len());
-        for (i, c) in def
-            .columns
-            .iter()
-            .filter(|c| c.ty != SqlType::Identity)
-            .enumerate()
-        {
+        let mut values = Vec::with_capacity(def.columns.len());
+        for (i, c) in def.value_columns().enumerate() {
             let v: rusqlite::types::Value = r
                 .get(i)
                 .map_err(|e| self.driver(format!("reading {table}"), e))?;
@@ -353,18 +321,7 @@ impl MergeSink for SqliteSink {
 
     fn update(&mut self, row: Row) -> Result<()> {
         let def = row.table.def();
-        let cols = values_columns(def);
-        let set: Vec<String> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("\"{c}\" = ?{}", i + 1))
-            .collect();
-        let sql = format!(
-            "UPDATE \"{}\" SET {} WHERE {}",
-            def.table.name(),
-            set.join(", "),
-            key_condition(def.primary_key, cols.len() + 1)
-        );
+        let sql = SQL.update_sql(def);
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
         let conn = self.open_conn("update")?;
         let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.driver("", e))?;
@@ -376,10 +333,11 @@ impl MergeSink for SqliteSink {
     }
 
     fn delete(&mut self, table: Table, column: &str, value: &Value) -> Result<u64> {
-        if !table.has_column(column) {
+        let def = table.def();
+        let Some(c) = def.column(column) else {
             return Err(self.err(format!("{table} has no column {column}")));
-        }
-        let sql = format!("DELETE FROM \"{}\" WHERE \"{column}\" = ?1", table.name());
+        };
+        let sql = SQL.delete_sql(def, c);
         let conn = self.open_conn("delete")?;
         let n = conn
             .prepare_cached(&sql)
@@ -389,10 +347,11 @@ impl MergeSink for SqliteSink {
     }
 
     fn names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
-        if !table.has_column(column) || !table.has_column("Id") {
+        let def = table.def();
+        let (Some(c), true) = (def.column(column), table.has_column("Id")) else {
             return Err(self.err(format!("{table} has no Id and {column} columns")));
-        }
-        let sql = format!("SELECT \"Id\", \"{column}\" FROM \"{}\"", table.name());
+        };
+        let sql = SQL.names_sql(def, c);
         let conn = self.open_conn("names")?;
         let mut stmt = conn.prepare(&sql).map_err(|e| self.driver("", e))?;
         let names = stmt

@@ -344,13 +344,7 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
 /// truncate) a longer value, so it is a preflight problem naming the column. Lengths are in
 /// UTF-16 code units, as SQL Server counts them.
 fn check_lengths(row: &Row) -> Result<(), String> {
-    let cols = row
-        .table
-        .def()
-        .columns
-        .iter()
-        .filter(|c| c.ty != SqlType::Identity);
-    for (col, v) in cols.zip(&row.values) {
+    for (col, v) in row.table.def().value_columns().zip(&row.values) {
         if let (SqlType::NVarChar(Some(max)), Value::Text(t)) = (col.ty, v) {
             // Cheap bound first: UTF-16 units never exceed UTF-8 bytes.
             if t.len() > max as usize {

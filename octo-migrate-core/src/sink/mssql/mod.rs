@@ -21,7 +21,6 @@
 mod codec;
 mod connect;
 mod schema_check;
-mod sql;
 
 use std::time::Duration;
 
@@ -31,14 +30,14 @@ use tokio::runtime::Runtime;
 use self::codec::{decode, encode, estimated_bytes, Param};
 use self::connect::{connect, connection_is_lost, describe_tds_error, Conn};
 use self::schema_check::SchemaState;
-use self::sql::{
-    all_rows_sql, bracketed_table, column, delete_sql, emptiness_sql, find_sql, insert_sql,
-    names_sql, update_sql, value_columns,
-};
 use super::mssql_target::MssqlTarget;
+use super::sql::Dialect;
 use super::{Existing, MergeSink, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{Column, SqlType, TABLES};
+
+/// SQL Server's SQL text.
+const SQL: Dialect = Dialect::SqlServer;
 
 /// How a [`MssqlSink`] connects and loads.
 #[derive(Debug, Clone)]
@@ -218,7 +217,7 @@ impl MssqlSink {
     fn busy_tables(&mut self) -> Result<Vec<String>> {
         let rows = self.select(
             "checking that the tables are empty",
-            &emptiness_sql(),
+            &SQL.emptiness_sql(),
             vec![],
         )?;
         let row = rows.into_iter().next().unwrap_or_default();
@@ -238,8 +237,9 @@ impl MssqlSink {
             return Ok(());
         }
         let def = &TABLES[i];
-        let table = bracketed_table(def);
-        let cols: Vec<String> = value_columns(def)
+        let table = SQL.table(def);
+        let cols: Vec<String> = def
+            .value_columns()
             .map(|c| format!("[{}]", c.name))
             .collect();
         let what = format!("bulk loading {} rows into {}", p.rows.len(), def.table);
@@ -279,7 +279,7 @@ impl MssqlSink {
     /// Encodes `row` into column data, checking every value against its column.
     fn encode_row(&self, row: &Row) -> Result<Vec<ColumnData<'static>>> {
         let def = row.table.def();
-        let cols: Vec<&Column> = value_columns(def).collect();
+        let cols: Vec<&Column> = def.value_columns().collect();
         if cols.len() != row.values.len() {
             return Err(self.err(format!(
                 "a {} row has {} values for {} columns",
@@ -310,7 +310,9 @@ impl MssqlSink {
             .iter()
             .zip(key)
             .map(|(name, v)| {
-                let c = column(def, name).ok_or_else(|| self.err(format!("{table}.{name}?")))?;
+                let c = def
+                    .column(name)
+                    .ok_or_else(|| self.err(format!("{table}.{name}?")))?;
                 encode(v, c).map_err(|e| self.err(format!("{table}.{name}: {e}")))
             })
             .collect()
@@ -323,10 +325,11 @@ impl MssqlSink {
         self.ensure_connected()?;
         self.flush_all()?;
         let def = table.def();
-        let rows = self.select(&format!("reading {table}"), &all_rows_sql(def), vec![])?;
+        let rows = self.select(&format!("reading {table}"), &SQL.all_rows_sql(def), vec![])?;
         rows.into_iter()
             .map(|r| {
-                let values = value_columns(def)
+                let values = def
+                    .value_columns()
                     .zip(r)
                     .map(|(c, v)| {
                         decode(c.ty, v)
@@ -371,7 +374,10 @@ impl Sink for MssqlSink {
 
     fn insert(&mut self, row: Row) -> Result<()> {
         let values = self.encode_row(&row)?;
-        let large = value_columns(row.table.def())
+        let large = row
+            .table
+            .def()
+            .value_columns()
             .zip(&row.values)
             .any(|(c, v)| {
                 c.ty == SqlType::NVarChar(None)
@@ -379,7 +385,7 @@ impl Sink for MssqlSink {
             });
         if self.mode == Existing::Merge || large {
             let what = format!("inserting into {}", row.table);
-            self.execute(&what, &insert_sql(row.table.def()), values)?;
+            self.execute(&what, &SQL.insert_sql(row.table.def()), values)?;
             return Ok(());
         }
         let i = table_index(row.table);
@@ -431,8 +437,10 @@ impl MergeSink for MssqlSink {
         self.ensure_connected()?;
         self.flush_all()?;
         let def = table.def();
-        let id = column(def, "Id").ok_or_else(|| self.err(format!("{table} has no Id column")))?;
-        let sql = format!("SELECT [Id] FROM {}", bracketed_table(def));
+        let id = def
+            .column("Id")
+            .ok_or_else(|| self.err(format!("{table} has no Id column")))?;
+        let sql = SQL.ids_sql(def);
         let rows = self.select(&format!("reading {table}"), &sql, vec![])?;
         rows.into_iter()
             .map(|r| {
@@ -447,11 +455,12 @@ impl MergeSink for MssqlSink {
         self.flush_all()?;
         let params = self.encode_key(table, key)?;
         let def = table.def();
-        let rows = self.select(&format!("reading {table}"), &find_sql(def), params)?;
+        let rows = self.select(&format!("reading {table}"), &SQL.find_sql(def), params)?;
         let Some(r) = rows.into_iter().next() else {
             return Ok(None);
         };
-        let values = value_columns(def)
+        let values = def
+            .value_columns()
             .zip(r)
             .map(|(c, v)| {
                 decode(c.ty, v).map_err(|e| self.err(format!("reading {table}.{}: {e}", c.name)))
@@ -467,19 +476,20 @@ impl MergeSink for MssqlSink {
         let mut params = self.encode_row(&row)?;
         params.extend(self.encode_key(row.table, &key)?);
         let what = format!("updating {}", row.table);
-        self.execute(&what, &update_sql(def), params)?;
+        self.execute(&what, &SQL.update_sql(def), params)?;
         Ok(())
     }
 
     fn delete(&mut self, table: Table, column_name: &str, value: &Value) -> Result<u64> {
         self.flush_all()?;
         let def = table.def();
-        let c = column(def, column_name)
+        let c = def
+            .column(column_name)
             .ok_or_else(|| self.err(format!("{table} has no column {column_name}")))?;
         let p = encode(value, c).map_err(|e| self.err(format!("{table}.{}: {e}", c.name)))?;
         self.execute(
             &format!("deleting from {table}"),
-            &delete_sql(def, c),
+            &SQL.delete_sql(def, c),
             vec![p],
         )
     }
@@ -487,10 +497,10 @@ impl MergeSink for MssqlSink {
     fn names(&mut self, table: Table, column_name: &str) -> Result<Vec<(String, String)>> {
         self.flush_all()?;
         let def = table.def();
-        let (Some(id), Some(c)) = (column(def, "Id"), column(def, column_name)) else {
+        let (Some(id), Some(c)) = (def.column("Id"), def.column(column_name)) else {
             return Err(self.err(format!("{table} has no Id and {column_name} columns")));
         };
-        let rows = self.select(&format!("reading {table}"), &names_sql(def, c), vec![])?;
+        let rows = self.select(&format!("reading {table}"), &SQL.names_sql(def, c), vec![])?;
         rows.into_iter()
             .map(|r| {
                 let mut it = r.into_iter();

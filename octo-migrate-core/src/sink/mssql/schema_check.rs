@@ -231,6 +231,11 @@ mod tests {
     use super::*;
     use crate::sink::Table;
 
+    #[test]
+    fn the_schema_query_takes_the_schema_as_a_parameter() {
+        assert!(SCHEMA_QUERY.contains("TABLE_SCHEMA = @P1"));
+    }
+
     /// The database columns of `TABLES`, exactly as `--create-schema` makes them.
     fn full_schema() -> Vec<DbColumn> {
         let mut v = Vec::new();

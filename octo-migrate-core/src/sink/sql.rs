@@ -1,0 +1,204 @@
+//! SQL text for every target and for `verify`, in one place. Only names from [`TABLES`]
+//! ever appear in it, and values always as numbered parameters; the two dialects differ only
+//! in how they quote names and number parameters.
+
+use crate::schema::{Column, TableDef, TABLES};
+
+/// The SQL spoken by a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `"Name"`, `?1`.
+    Sqlite,
+    /// `[Name]` in schema `dbo`, `@P1`.
+    SqlServer,
+}
+
+impl Dialect {
+    /// A column (or any) name, quoted.
+    pub(crate) fn name(self, n: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("\"{n}\""),
+            Dialect::SqlServer => format!("[{n}]"),
+        }
+    }
+    /// The table, quoted (and in schema `dbo` on SQL Server).
+    pub(crate) fn table(self, def: &TableDef) -> String {
+        match self {
+            Dialect::Sqlite => self.name(def.table.name()),
+            Dialect::SqlServer => format!("[dbo].[{}]", def.table.name()),
+        }
+    }
+    /// Parameter number `i` (from 1).
+    fn param(self, i: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{i}"),
+            Dialect::SqlServer => format!("@P{i}"),
+        }
+    }
+    fn list<'a>(self, names: impl Iterator<Item = &'a str>) -> String {
+        names.map(|n| self.name(n)).collect::<Vec<_>>().join(", ")
+    }
+    /// `a = ?n AND b = ?n+1` over the primary key, parameters numbered from `first`.
+    fn key_condition(self, def: &TableDef, first: usize) -> String {
+        def.primary_key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} = {}", self.name(c), self.param(first + i)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// Inserts a row's values (its value columns, in order).
+    pub(crate) fn insert_sql(self, def: &TableDef) -> String {
+        let cols: Vec<&str> = def.value_columns().map(|c| c.name).collect();
+        let params: Vec<String> = (1..=cols.len()).map(|i| self.param(i)).collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.table(def),
+            self.list(cols.iter().copied()),
+            params.join(", ")
+        )
+    }
+
+    /// The value columns of the row whose primary key is the parameters.
+    pub(crate) fn find_sql(self, def: &TableDef) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE {}",
+            self.list(def.value_columns().map(|c| c.name)),
+            self.table(def),
+            self.key_condition(def, 1)
+        )
+    }
+
+    /// Sets every value column, then the key as parameters after them.
+    pub(crate) fn update_sql(self, def: &TableDef) -> String {
+        let set: Vec<String> = def
+            .value_columns()
+            .enumerate()
+            .map(|(i, c)| format!("{} = {}", self.name(c.name), self.param(i + 1)))
+            .collect();
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.table(def),
+            set.join(", "),
+            self.key_condition(def, set.len() + 1)
+        )
+    }
+
+    /// Deletes the rows whose `c` is the parameter.
+    pub(crate) fn delete_sql(self, def: &TableDef, c: &Column) -> String {
+        format!(
+            "DELETE FROM {} WHERE {} = {}",
+            self.table(def),
+            self.name(c.name),
+            self.param(1)
+        )
+    }
+
+    /// `Id` and `c` of every row.
+    pub(crate) fn names_sql(self, def: &TableDef, c: &Column) -> String {
+        format!(
+            "SELECT {}, {} FROM {}",
+            self.name("Id"),
+            self.name(c.name),
+            self.table(def)
+        )
+    }
+
+    /// `Id` of every row.
+    pub(crate) fn ids_sql(self, def: &TableDef) -> String {
+        format!("SELECT {} FROM {}", self.name("Id"), self.table(def))
+    }
+
+    /// Every row's value columns, in primary-key order.
+    pub(crate) fn all_rows_sql(self, def: &TableDef) -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            self.list(def.value_columns().map(|c| c.name)),
+            self.table(def),
+            self.list(def.primary_key.iter().copied())
+        )
+    }
+
+    /// One row of 0/1 per table of [`TABLES`], in order: 1 if the table has a row.
+    pub(crate) fn emptiness_sql(self) -> String {
+        let cols: Vec<String> = TABLES
+            .iter()
+            .map(|d| {
+                format!(
+                    "CASE WHEN EXISTS (SELECT * FROM {}) THEN 1 ELSE 0 END",
+                    self.table(d)
+                )
+            })
+            .collect();
+        format!("SELECT {}", cols.join(",\n  "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Table;
+
+    const D: Dialect = Dialect::SqlServer;
+
+    /// Every `[name]` in `sql` is a table or column name of TABLES (or dbo), and every value
+    /// position is a `@Pn` placeholder: no quote character ever appears.
+    fn assert_only_names_and_placeholders(sql: &str) {
+        assert!(!sql.contains('\''), "{sql}");
+        let names: Vec<&str> = TABLES
+            .iter()
+            .flat_map(|d| std::iter::once(d.table.name()).chain(d.columns.iter().map(|c| c.name)))
+            .chain(["dbo"])
+            .collect();
+        for part in sql.split('[').skip(1) {
+            let name = part.split(']').next().unwrap();
+            assert!(names.contains(&name), "{name} in {sql}");
+        }
+    }
+
+    #[test]
+    fn sql_text_holds_only_names_from_tables_and_placeholders() {
+        for def in TABLES {
+            let n = def.value_columns().count();
+            let ins = D.insert_sql(def);
+            assert_only_names_and_placeholders(&ins);
+            assert!(ins.contains(&format!("@P{n})")), "{ins}");
+            assert!(!ins.contains(&format!("@P{}", n + 1)));
+            let upd = D.update_sql(def);
+            assert_only_names_and_placeholders(&upd);
+            let first_key = def.primary_key[0];
+            assert!(
+                upd.contains(&format!("WHERE [{first_key}] = @P{}", n + 1)),
+                "{upd}"
+            );
+            assert_only_names_and_placeholders(&D.find_sql(def));
+            assert_only_names_and_placeholders(&D.all_rows_sql(def));
+            for c in def.columns {
+                assert_only_names_and_placeholders(&D.delete_sql(def, c));
+                assert_only_names_and_placeholders(&D.names_sql(def, c));
+            }
+        }
+        assert_only_names_and_placeholders(&D.emptiness_sql());
+        let erd = D.insert_sql(Table::EventRelatedDocument.def());
+        assert_eq!(
+            erd,
+            "INSERT INTO [dbo].[EventRelatedDocument] ([RelatedDocumentId], [EventId]) VALUES (@P1, @P2)"
+        );
+    }
+
+    #[test]
+    fn sqlite_quotes_names_and_numbers_parameters() {
+        let d = Dialect::Sqlite;
+        assert_eq!(
+            d.insert_sql(Table::EventRelatedDocument.def()),
+            "INSERT INTO \"EventRelatedDocument\" (\"RelatedDocumentId\", \"EventId\") VALUES (?1, ?2)"
+        );
+        let def = Table::Project.def();
+        let n = def.value_columns().count();
+        assert!(d
+            .update_sql(def)
+            .ends_with(&format!("WHERE \"Id\" = ?{}", n + 1)));
+        assert_eq!(d.ids_sql(def), "SELECT \"Id\" FROM \"Project\"");
+    }
+}
