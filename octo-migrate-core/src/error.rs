@@ -200,6 +200,19 @@ impl Error {
         }
         .into()
     }
+    /// A target error whose `reason` a driver's error `e` caused, kept as its source.
+    pub(crate) fn target_caused_by(
+        target: impl Into<String>,
+        reason: String,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        ErrorKind::Target {
+            target: target.into(),
+            reason,
+            source: Some(Box::new(e)),
+        }
+        .into()
+    }
     pub(crate) fn internal(what: impl Into<String>) -> Error {
         ErrorKind::Internal(what.into()).into()
     }

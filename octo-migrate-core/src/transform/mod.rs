@@ -530,7 +530,7 @@ fn steps(d: &mut Doc<'_, '_>, body: &mut Body) {
                     });
                 }
                 let path = format!("Steps[{si}].Actions[{ai}]");
-                refs::rewrite_action(d, &mut action, &path);
+                refs::rewrite_action(d, &mut action);
                 secrets::action(d, &mut action, &path);
                 kept.push(action);
             }

@@ -81,7 +81,7 @@ pub(crate) fn rewrite_lifecycle(d: &mut Doc<'_, '_>, body: &mut Body) {
 }
 
 /// An action's `Environments` and its NuGet feed property.
-pub(crate) fn rewrite_action(d: &mut Doc<'_, '_>, action: &mut Json, _path: &str) {
+pub(crate) fn rewrite_action(d: &mut Doc<'_, '_>, action: &mut Json) {
     if let Some(v) = action.get_mut("Environments") {
         d.reference_value("Steps.Actions.Environments", v);
     }

@@ -172,7 +172,8 @@ impl MssqlSink {
                     self.client = None;
                     self.in_tx = false;
                 }
-                Err(self.err(format!("{what}: {}", describe_tds_error(&e))))
+                let reason = format!("{what}: {}", describe_tds_error(&e));
+                Err(Error::target_caused_by(self.describe(), reason, e))
             }
         }
     }
