@@ -16,6 +16,9 @@ pub const CORRUPT: u8 = 4;
 pub const TARGET: u8 = 5;
 /// The preflight found problems; nothing written.
 pub const PREFLIGHT: u8 = 6;
+/// The target committed, but finishing failed (files not all in place, or the report not
+/// written): nothing is lost; a rerun completes the files.
+pub const NOT_FINISHED: u8 = 7;
 /// A bug in octo-migrate (a panic caught in a worker); nothing committed.
 pub const INTERNAL: u8 = 70;
 /// Interrupted (Ctrl-C); nothing committed. 128 + SIGINT, as shells report it.
@@ -28,6 +31,8 @@ pub enum Failure {
     Core(Error),
     /// Writing the report or another local file failed.
     Io(String),
+    /// The target committed, then writing the report failed: exit 7, not 5.
+    NotFinished(String),
 }
 
 impl From<Error> for Failure {
@@ -43,9 +48,11 @@ pub fn code_of(e: &Error) -> u8 {
         ErrorKind::UnsupportedVersion { .. }
         | ErrorKind::BackupIo { .. }
         | ErrorKind::Corrupt { .. } => CORRUPT,
-        ErrorKind::Target { .. } | ErrorKind::TargetNotEmpty { .. } | ErrorKind::Files { .. } => {
-            TARGET
-        }
+        ErrorKind::Target { .. }
+        | ErrorKind::TargetNotEmpty { .. }
+        | ErrorKind::Files { .. }
+        | ErrorKind::Busy { .. } => TARGET,
+        ErrorKind::NotFinished { .. } => NOT_FINISHED,
         ErrorKind::Preflight(_) => PREFLIGHT,
         ErrorKind::Cancelled => CANCELLED,
         _ => INTERNAL,
@@ -68,6 +75,10 @@ pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
     let (code, msg) = match f {
         Failure::Usage(m) => (USAGE, m.clone()),
         Failure::Io(m) => (TARGET, m.clone()),
+        Failure::NotFinished(m) => (
+            NOT_FINISHED,
+            format!("the migration is committed and nothing is lost, but {m}"),
+        ),
         Failure::Core(e) => (code_of(e), message_of(e)),
     };
     eprintln!("error: {msg}");

@@ -12,8 +12,23 @@ fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("octo-migrate")
 }
 
-fn migrate_cmd(dir: &Path, backup: &Path) -> Command {
-    let mut c = Command::new(bin());
+/// How the tool is started: directly, or as PID 1 of a new PID namespace (a container's
+/// init: every run there has the same process id), killed with the `unshare` around it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Launch {
+    Direct,
+    Pid1,
+}
+
+fn migrate_cmd_as(launch: Launch, dir: &Path, backup: &Path) -> Command {
+    let mut c = match launch {
+        Launch::Direct => Command::new(bin()),
+        Launch::Pid1 => {
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--kill-child"]).arg(bin());
+            c
+        }
+    };
     c.current_dir(dir)
         .env_remove("OCTO_MIGRATE_MASTER_KEY")
         .args(["migrate", "--file"])
@@ -106,6 +121,44 @@ fn leftovers(dir: &Path) -> Vec<String> {
 
 #[test]
 fn sigkill_at_any_moment_leaves_nothing_and_a_rerun_matches_a_clean_run() {
+    kill_at_every_moment(Launch::Direct, 12);
+}
+
+/// Whether this machine lets a test start a process as PID 1 of a new PID namespace.
+fn pid_namespaces_work() -> bool {
+    Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn finding_04_as_pid_1_a_killed_run_is_finished_by_the_next_run_also_pid_1() {
+    if !pid_namespaces_work() {
+        eprintln!("skipped: unshare --pid is not permitted here");
+        return;
+    }
+    kill_at_every_moment(Launch::Pid1, 8);
+}
+
+fn kill_at_every_moment(launch: Launch, steps: u32) {
+    let migrate_cmd = |dir: &Path, backup: &Path| migrate_cmd_as(launch, dir, backup);
+    // A killed process may take a moment to die (PID 1 of a namespace dies after `unshare`):
+    // until it has, its lock rightly refuses the rerun ("is being migrated by"), so wait.
+    let rerun = |dir: &Path, backup: &Path| {
+        for _ in 0..50 {
+            let out = migrate_cmd(dir, backup)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            if !String::from_utf8_lossy(&out.stderr).contains("is being migrated by") {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the killed run never let go of its lock");
+    };
     let root = tempfile::tempdir().unwrap();
     let backup = root.path().join("s.octobak");
     let st = Command::new(bin())
@@ -127,14 +180,18 @@ fn sigkill_at_any_moment_leaves_nothing_and_a_rerun_matches_a_clean_run() {
     assert!(!expected.1.is_empty());
 
     let mut killed = 0;
-    for step in 0..12u32 {
+    for step in 0..steps {
         let dir = root.path().join(format!("k{step}"));
         std::fs::create_dir(&dir).unwrap();
         let mut child = migrate_cmd(&dir, &backup).spawn().unwrap();
-        std::thread::sleep(full.mul_f64(f64::from(step) / 11.0 * 1.05));
+        std::thread::sleep(full.mul_f64(f64::from(step) / f64::from(steps - 1) * 1.05));
         let finished = child.try_wait().unwrap().is_some();
-        let _ = child.kill(); // SIGKILL
+        let _ = child.kill(); // SIGKILL (of `unshare`, which takes PID 1 with it)
         let status = child.wait().unwrap();
+        if launch == Launch::Pid1 {
+            // PID 1 of the namespace dies as its parent does, a moment later.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         if !finished && status.code().is_none() {
             killed += 1;
             // Before the commit: no database and no migrated file.
@@ -150,12 +207,22 @@ fn sigkill_at_any_moment_leaves_nothing_and_a_rerun_matches_a_clean_run() {
         if dir.join("octopus3.db").exists() {
             // The kill came after the database committed: the rerun is refused (the target
             // holds data, exit 5) but first rolls the staged files forward.
-            let st = migrate_cmd(&dir, &backup).status().unwrap();
-            assert_eq!(st.code(), Some(5), "step {step}: rerun after commit");
+            let out = rerun(&dir, &backup);
+            assert_eq!(
+                out.status.code(),
+                Some(5),
+                "step {step}: rerun after commit: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert_eq!(outcome(&dir), expected, "step {step}");
         } else {
-            let st = migrate_cmd(&dir, &backup).status().unwrap();
-            assert_eq!(st.code(), Some(1), "step {step}: rerun");
+            let out = rerun(&dir, &backup);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "step {step}: rerun: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert_eq!(outcome(&dir), expected, "step {step}: rerun differs");
         }
         assert!(
@@ -165,7 +232,7 @@ fn sigkill_at_any_moment_leaves_nothing_and_a_rerun_matches_a_clean_run() {
         );
     }
     assert!(
-        killed >= 6,
+        killed >= steps / 2,
         "only {killed} runs were killed mid-way; the timing is off"
     );
 }

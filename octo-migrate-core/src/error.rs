@@ -89,6 +89,21 @@ pub enum ErrorKind {
         /// The driver's error, when a driver failed.
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Another migration is writing to the same target (or files folder); nothing was written.
+    Busy {
+        /// The target or folder, without any password.
+        target: String,
+        /// Who holds it, as its lock says.
+        holder: String,
+    },
+    /// The target committed, but finishing failed (moving the staged files into place): the
+    /// files wait in their staging folder and the next run into this target moves them.
+    NotFinished {
+        /// The path involved.
+        path: PathBuf,
+        /// The operating-system error.
+        source: std::io::Error,
+    },
     /// The target already holds Octopus data and no overwrite mode was chosen.
     TargetNotEmpty {
         /// The target, without any password.
@@ -148,8 +163,29 @@ impl Error {
     pub fn is_target(&self) -> bool {
         matches!(
             *self.kind,
-            ErrorKind::Target { .. } | ErrorKind::TargetNotEmpty { .. } | ErrorKind::Files { .. }
+            ErrorKind::Target { .. }
+                | ErrorKind::TargetNotEmpty { .. }
+                | ErrorKind::Files { .. }
+                | ErrorKind::Busy { .. }
         )
+    }
+    /// True when the target committed but the run could not finish (its files wait for the
+    /// next run): the migration is in the target, not lost.
+    pub fn is_committed(&self) -> bool {
+        matches!(*self.kind, ErrorKind::NotFinished { .. })
+    }
+    /// A failure after the target committed: file errors become [`ErrorKind::NotFinished`].
+    pub(crate) fn after_commit(self) -> Error {
+        match *self.kind {
+            ErrorKind::Files { path, source } => Error {
+                kind: Box::new(ErrorKind::NotFinished { path, source }),
+                report: self.report,
+            },
+            kind => Error {
+                kind: Box::new(kind),
+                report: self.report,
+            },
+        }
     }
     /// The location in the backup, for errors that have one.
     pub fn location(&self) -> Option<&Location> {
@@ -201,6 +237,7 @@ impl Error {
         .into()
     }
     /// A target error whose `reason` a driver's error `e` caused, kept as its source.
+    #[cfg(feature = "mssql")]
     pub(crate) fn target_caused_by(
         target: impl Into<String>,
         reason: String,
@@ -303,6 +340,18 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            ErrorKind::Busy { target, holder } => write!(
+                f,
+                "{target} is being migrated by {holder}; nothing was written. Wait for it to \
+                 finish, or, if no migration runs, check that no other program holds the lock"
+            ),
+            ErrorKind::NotFinished { path, source } => write!(
+                f,
+                "the migration is committed, but its files could not all be moved into place \
+                 ({}: {source}); they wait in the staging folder beside them. Fix the cause and \
+                 run the same migration again: it moves them first",
+                path.display()
+            ),
             ErrorKind::Cancelled => f.write_str("the migration was cancelled; nothing was committed"),
             ErrorKind::Internal(what) => write!(
                 f,
@@ -316,7 +365,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &*self.kind {
-            ErrorKind::BackupIo { source, .. } | ErrorKind::Files { source, .. } => Some(source),
+            ErrorKind::BackupIo { source, .. }
+            | ErrorKind::Files { source, .. }
+            | ErrorKind::NotFinished { source, .. } => Some(source),
             ErrorKind::KeyFormat(e) => Some(e),
             ErrorKind::Target {
                 source: Some(e), ..

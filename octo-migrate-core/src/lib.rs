@@ -78,6 +78,7 @@ mod ids;
 mod index;
 pub mod inspect;
 mod layout;
+mod lock;
 mod maxage;
 mod merge;
 pub mod packages;
@@ -87,7 +88,6 @@ mod preflight;
 pub mod report;
 mod schema;
 pub mod sink;
-mod stale;
 mod transform;
 #[cfg(feature = "sqlite")]
 pub mod verify;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// The layers, ground first. A module may use modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
     &["crypto"],
-    &["schema", "layout", "stale"],
+    &["schema", "layout", "lock"],
     &["collections", "preflight"],
     &["ids"],
     &["report"],

@@ -2,7 +2,7 @@
 //! print the report and write it as JSON and tentacles.csv with `--report`.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use octo_migrate_core::report::Report;
@@ -34,7 +34,77 @@ fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Fail
     )))
 }
 
+/// The path as it will be once it exists: canonical folder, same file name.
+fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), p.file_name()) {
+        (Ok(d), Some(n)) => d.join(n),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Checked before anything runs: the report and `tentacles.csv` beside it may not be one of
+/// the migration's own files (the backup, a key file, the target database) nor each other,
+/// and their folder must take a new file; so that a run never fails, after committing, for a
+/// report it cannot write, nor overwrites what it reads.
+fn check_report_path(report: &Path, own: &[&Path]) -> Result<(), Failure> {
+    let csv = report.with_file_name("tentacles.csv");
+    let (r, c) = (resolved(report), resolved(&csv));
+    if r == c {
+        return Err(Failure::Usage(format!(
+            "--report {} would be overwritten by the tentacles.csv written beside it; name the report otherwise",
+            report.display()
+        )));
+    }
+    for o in own {
+        let o = resolved(o);
+        for (what, p) in [("--report", &r), ("the tentacles.csv beside --report", &c)] {
+            if *p == o {
+                return Err(Failure::Usage(format!(
+                    "{what} ({}) is {}, which the migration reads or writes; choose another path",
+                    p.display(),
+                    o.display()
+                )));
+            }
+        }
+    }
+    for p in [report, csv.as_path()] {
+        if p.is_dir() {
+            return Err(Failure::Usage(format!(
+                "--report: {} is a folder, not a file",
+                p.display()
+            )));
+        }
+        let existed = p.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(p)
+            .map_err(|e| Failure::Usage(format!("--report: cannot write {}: {e}", p.display())))?;
+        if !existed {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
+    if let Some(report) = &a.report {
+        let mut own: Vec<&Path> = vec![a.file.as_path()];
+        own.extend(a.key.master_key_file.as_deref());
+        own.extend(a.target.target_master_key_file.as_deref());
+        if let Ok(TargetSpec::Sqlite(db)) = target_spec(&a.target.target) {
+            check_report_path(report, &[own.as_slice(), &[db.as_path()]].concat())?;
+        } else {
+            check_report_path(report, &own)?;
+        }
+    }
     let key = source_key(&a.key, a.quiet)?;
     let target_key = target_key_of(
         a.target.target_master_key.as_ref(),
@@ -91,7 +161,10 @@ pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
         Ok(report) => {
             print_report(&report, a.quiet);
             if let Some(p) = &a.report {
-                write_report(&report, p)?;
+                write_report(&report, p).map_err(|f| match f {
+                    Failure::Io(m) if report.committed => Failure::NotFinished(m),
+                    other => other,
+                })?;
             }
             Ok(ExitCode::from(if report.has_warnings() {
                 exit::WARNINGS

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{ErrorKind, Result};
 use crate::layout;
+use crate::lock::{Lock, LockError};
+use crate::sink::CommitEvidence;
 
 /// Name of a staging folder, before the process id.
 pub const STAGING_PREFIX: &str = ".octo-migrate-staging-";
@@ -17,7 +19,9 @@ pub const STAGING_PREFIX: &str = ".octo-migrate-staging-";
 pub struct Staging {
     final_dir: PathBuf,
     dir: PathBuf,
-    done: bool,
+    /// Set once the commit may have happened: from then on the folder is never deleted by
+    /// this run, only rolled forward (now or by the next run).
+    keep: bool,
     /// Whether `TaskLogs/` exists in the staging folder (saves a `stat` per task log).
     log_dir_made: std::sync::atomic::AtomicBool,
 }
@@ -49,19 +53,20 @@ pub fn safe_file_name(name: &str) -> String {
 }
 
 impl Staging {
-    /// Creates `<final_dir>/.octo-migrate-staging-<pid>` (and `final_dir` when missing).
+    /// Creates `<final_dir>/.octo-migrate-staging-<pid>-<time>`; the caller holds the files
+    /// folder's lock ([`lock_and_recover`]). The name is new even where process ids repeat
+    /// (PID 1 in a container), so a kept folder of an earlier run is never reused.
     pub fn new(final_dir: &Path) -> Result<Staging> {
-        fs::create_dir_all(final_dir).map_err(|e| files_err(final_dir, e))?;
-        recover(final_dir)?;
-        let dir = final_dir.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(|e| files_err(&dir, e))?;
-        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = final_dir.join(format!("{STAGING_PREFIX}{}-{stamp}", std::process::id()));
         fs::create_dir_all(dir.join("blobs")).map_err(|e| files_err(&dir, e))?;
         Ok(Staging {
             final_dir: final_dir.to_path_buf(),
             dir,
-            done: false,
+            keep: false,
             log_dir_made: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -107,21 +112,84 @@ impl Staging {
         Ok(true)
     }
 
-    /// Called once the database has committed: marks the staging folder as committed (so a
-    /// crash from here on is rolled forward by the next run), moves everything into the files
-    /// directory and removes the staging folder.
+    /// Called just before the target commits: records how a later run tells whether the
+    /// commit happened ([`crate::sink::Sink::commit_evidence`]). From here on this run never
+    /// deletes the folder: if it dies, the next run decides.
+    pub fn committing(&mut self, evidence: Option<&CommitEvidence>) -> Result<()> {
+        let text = match evidence {
+            Some(CommitEvidence::Appears(p)) => format!("{COMMITTED_IF_EXISTS}{}\n", p.display()),
+            Some(CommitEvidence::Disappears(p)) => format!("{COMMITTED_IF_GONE}{}\n", p.display()),
+            None => String::new(),
+        };
+        write_synced(&self.dir.join(COMMITTING_MARKER), text.as_bytes())?;
+        self.keep = true;
+        Ok(())
+    }
+
+    /// The target refused or failed its commit: nothing was committed, the folder goes.
+    pub fn abandon(mut self) {
+        self.keep = false;
+    }
+
+    /// Called once the target has committed: marks the folder committed (a crash from here on
+    /// is rolled forward by the next run), moves everything into the files folder and
+    /// removes the staging folder. An error here leaves the folder for the next run.
     pub fn commit(mut self) -> Result<()> {
-        let marker = self.dir.join(COMMITTED_MARKER);
-        fs::File::create(&marker)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| files_err(&marker, e))?;
-        self.done = true;
+        self.keep = true;
+        write_synced(&self.dir.join(COMMITTED_MARKER), b"")?;
         roll_forward(&self.dir, &self.final_dir)
     }
 }
 
-/// Written into a staging folder once its database transaction has committed.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    fs::File::create(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|e| files_err(path, e))
+}
+
+/// Written into a staging folder just before the target commits; says how to tell whether it
+/// did (`committed if gone: <path>`, or nothing when the target cannot tell).
+const COMMITTING_MARKER: &str = "COMMITTING";
+const COMMITTED_IF_GONE: &str = "committed if gone: ";
+const COMMITTED_IF_EXISTS: &str = "committed if it exists: ";
+/// Written into a staging folder once the target has committed.
 const COMMITTED_MARKER: &str = "COMMITTED";
+
+/// What became of an interrupted run's staging folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its target committed: the files go into place.
+    RollForward,
+    /// Its target did not commit: the files go.
+    RollBack,
+    /// It was committing and the target cannot say whether it did: kept, never deleted.
+    Keep,
+}
+
+fn fate(staging: &Path) -> Fate {
+    if staging.join(COMMITTED_MARKER).exists() {
+        return Fate::RollForward;
+    }
+    match fs::read_to_string(staging.join(COMMITTING_MARKER)) {
+        Err(_) => Fate::RollBack,
+        Ok(text) => {
+            let text = text.trim_end();
+            let committed = if let Some(p) = text.strip_prefix(COMMITTED_IF_GONE) {
+                !Path::new(p).exists()
+            } else if let Some(p) = text.strip_prefix(COMMITTED_IF_EXISTS) {
+                Path::new(p).exists()
+            } else {
+                return Fate::Keep;
+            };
+            if committed {
+                Fate::RollForward
+            } else {
+                Fate::RollBack
+            }
+        }
+    }
+}
 
 fn roll_forward(staging: &Path, final_dir: &Path) -> Result<()> {
     for top in [layout::TASK_LOG_DIR, layout::ARTIFACT_DIR] {
@@ -133,33 +201,52 @@ fn roll_forward(staging: &Path, final_dir: &Path) -> Result<()> {
     fs::remove_dir_all(staging).map_err(|e| files_err(staging, e))
 }
 
-/// Finishes what killed migrations left in `final_dir`: a staging folder whose database
-/// committed is moved into place (rolled forward); any other is removed (rolled back).
-/// Folders of live processes are left alone.
-pub fn recover(final_dir: &Path) -> Result<()> {
+/// Finishes what interrupted migrations left in `final_dir`, whose lock the caller holds (so
+/// none of them is alive): a staging folder whose target committed is moved into place
+/// (rolled forward), one whose target did not is removed (rolled back), and one whose target
+/// cannot say is kept; its path is returned, for the report.
+pub fn recover(final_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut kept = Vec::new();
     let Ok(entries) = fs::read_dir(final_dir) else {
-        return Ok(());
+        return Ok(kept);
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(STAGING_PREFIX))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() || crate::stale::alive(pid) {
+        if !name.to_str().is_some_and(|n| n.starts_with(STAGING_PREFIX)) {
             continue;
         }
         let dir = e.path();
-        if dir.join(COMMITTED_MARKER).exists() {
-            roll_forward(&dir, final_dir)?;
-        } else {
-            fs::remove_dir_all(&dir).map_err(|e| files_err(&dir, e))?;
+        match fate(&dir) {
+            Fate::RollForward => roll_forward(&dir, final_dir)?,
+            Fate::RollBack => fs::remove_dir_all(&dir).map_err(|e| files_err(&dir, e))?,
+            Fate::Keep => kept.push(dir),
         }
     }
-    Ok(())
+    Ok(kept)
+}
+
+/// The lock of a files folder, which one migration at a time may fill.
+pub const LOCK_FILE: &str = ".octo-migrate.lock";
+
+/// Takes the lock of the files folder `final_dir` (created when missing), then finishes what
+/// interrupted runs left there ([`recover`]). The lock is held until dropped: by the migration
+/// until its files are in place.
+pub fn lock_and_recover(final_dir: &Path) -> Result<(Lock, Vec<PathBuf>)> {
+    fs::create_dir_all(final_dir).map_err(|e| files_err(final_dir, e))?;
+    let path = final_dir.join(LOCK_FILE);
+    let lock = match Lock::try_acquire(&path) {
+        Ok(l) => l,
+        Err(LockError::Busy(holder)) => {
+            return Err(ErrorKind::Busy {
+                target: final_dir.display().to_string(),
+                holder,
+            }
+            .into())
+        }
+        Err(LockError::Io(e)) => return Err(files_err(&path, e)),
+    };
+    let kept = recover(final_dir)?;
+    Ok((lock, kept))
 }
 
 fn move_tree(from: &Path, to: &Path) -> Result<()> {
@@ -189,7 +276,7 @@ fn move_tree(from: &Path, to: &Path) -> Result<()> {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.keep {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }

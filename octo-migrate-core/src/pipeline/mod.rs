@@ -328,9 +328,21 @@ pub(crate) fn migrate(
             });
         }
     }
+    // One migration at a time fills a files folder: its lock is held until the files are in
+    // place. Holding it, what a killed run left behind is finished before the target is read.
+    let mut _files_lock = None;
     if let (Some(_), Some(dir)) = (&sink, &opts.files_dir) {
-        // Finish what a killed run left behind before looking at the target.
-        files::recover(dir).map_err(|e| e.with_report(report.clone()))?;
+        let (lock, kept) =
+            files::lock_and_recover(dir).map_err(|e| e.with_report(report.clone()))?;
+        _files_lock = Some(lock);
+        for k in kept {
+            report.warnings.push(format!(
+                "{} holds the files of a migration interrupted while its target committed, and \
+                 the target cannot tell whether it did: kept as they are, neither placed nor \
+                 deleted",
+                k.display()
+            ));
+        }
     }
     if let Some(s) = sink.as_deref_mut() {
         // Merging and adding logs read the target back, which not every target can.
@@ -376,12 +388,30 @@ pub(crate) fn migrate(
     match result.and_then(|()| opts.cancel.check()) {
         Ok(()) => {
             if let Some(s) = sink {
+                // The commit protocol (docs/DESIGN.md "Crash safety"): the staging folder
+                // records how to tell whether the target committed, the target commits, the
+                // folder is marked committed and its files move into place.
+                let mut staging = staging;
+                if let Some(st) = staging.as_mut() {
+                    if let Err(e) = st.committing(s.commit_evidence().as_ref()) {
+                        let _ = s.rollback();
+                        if let Some(st) = staging {
+                            st.abandon();
+                        }
+                        return Err(e.with_report(report));
+                    }
+                }
                 if let Err(e) = s.commit() {
+                    let _ = s.rollback();
+                    if let Some(st) = staging {
+                        st.abandon();
+                    }
                     return Err(e.with_report(report));
                 }
                 report.committed = true;
                 if let Some(st) = staging {
-                    st.commit().map_err(|e| e.with_report(report.clone()))?;
+                    st.commit()
+                        .map_err(|e| e.after_commit().with_report(report.clone()))?;
                 }
             }
             report.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -21,6 +21,16 @@ pub use sqlite::SqliteSink;
 
 use crate::error::Result;
 
+/// A file whose presence tells whether a target's commit happened ([`Sink::commit_evidence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommitEvidence {
+    /// Committed if and only if this file exists (a new database appears only by its commit).
+    Appears(std::path::PathBuf),
+    /// Committed if this file is gone (a rollback journal, deleted by the commit).
+    Disappears(std::path::PathBuf),
+}
+
 /// Whether [`Sink::prepare`] accepts a target that already holds Octopus data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -49,6 +59,12 @@ pub trait Sink {
     fn commit(&mut self) -> Result<()>;
     /// Discards everything inserted since `prepare`; the target is as it was before.
     fn rollback(&mut self) -> Result<()>;
+    /// How the next run can tell whether a run killed while committing this target did
+    /// commit. `None` (the default) when the target cannot say: the files of such an
+    /// interrupted commit are then kept, never deleted.
+    fn commit_evidence(&self) -> Option<CommitEvidence> {
+        None
+    }
     /// The target's reading and updating side, which merging ([`crate::Merge`]) and
     /// [`crate::TaskLogs::Only`] need; `None` (the default) for a target that can only be
     /// written.

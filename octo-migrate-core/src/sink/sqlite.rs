@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
 use super::sql::Dialect;
-use super::{Existing, MergeSink, Row, Sink, Table, Value};
+use super::{CommitEvidence, Existing, MergeSink, Row, Sink, Table, Value};
 use crate::error::{Error, ErrorKind, Result};
+use crate::lock::{remove_leftovers, Lock, LockError};
 use crate::schema::{SqlType, TableDef, TABLES};
 
 /// Writes to a SQLite database file.
@@ -25,6 +26,10 @@ pub struct SqliteSink {
     work_path: Option<PathBuf>,
     conn: Option<Connection>,
     in_tx: bool,
+    /// The target's lock (`<db>.octo-migrate.lock`), from `prepare` (or `existing_ids`) until
+    /// the commit or rollback is done (the files folder has a lock of its own, held until
+    /// the files are in place).
+    lock: Option<Lock>,
     /// INSERT statement text per table (index = `Table as usize`), built once.
     inserts: Vec<String>,
 }
@@ -37,6 +42,7 @@ impl SqliteSink {
             work_path: None,
             conn: None,
             in_tx: false,
+            lock: None,
             inserts: TABLES.iter().map(|d| SQL.insert_sql(d)).collect(),
         }
     }
@@ -60,6 +66,67 @@ impl SqliteSink {
     /// SQLite's error `e` while doing `context` (empty: its message alone).
     fn driver(&self, context: impl std::fmt::Display, e: rusqlite::Error) -> Error {
         Error::driver(self.describe(), context, e)
+    }
+
+    /// Takes the target's lock, once: before anything of the target is looked at.
+    fn lock(&mut self) -> Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let mut name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "octopus3.db".into());
+        name.push(".octo-migrate.lock");
+        let path = self.path.with_file_name(name);
+        match Lock::try_acquire(&path) {
+            Ok(l) => {
+                self.lock = Some(l);
+                Ok(())
+            }
+            Err(LockError::Busy(holder)) => Err(ErrorKind::Busy {
+                target: self.describe(),
+                holder,
+            }
+            .into()),
+            Err(LockError::Io(e)) => {
+                Err(self.err(format!("cannot take the lock {}: {e}", path.display())))
+            }
+        }
+    }
+
+    /// Opens (or creates) the database file at `path` as a plain path: never as an SQLite URI,
+    /// so `file:x.db` is the file of that name.
+    fn open(&self, path: &Path) -> Result<Connection> {
+        use rusqlite::OpenFlags as F;
+        // The bundled SQLite may read any name starting with `file:` as a URI whatever the
+        // flags say; `./file:x.db` is the same file and no URI.
+        let path = if path.is_relative() && path.to_str().is_some_and(|p| p.starts_with("file:")) {
+            Path::new(".").join(path)
+        } else {
+            path.to_path_buf()
+        };
+        Connection::open_with_flags(
+            &path,
+            F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_CREATE | F::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.driver("", e))
+    }
+
+    /// Moves the new database into place, never over a file that appeared there meanwhile (a
+    /// hard link fails if the name is taken; where links are not supported, a rename after a
+    /// check, which the target's lock makes safe from other migrations).
+    fn move_into_place(&self, work: &Path) -> std::io::Result<()> {
+        match std::fs::hard_link(work, &self.path) {
+            Ok(()) => std::fs::remove_file(work),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) if self.path.exists() => Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file of that name appeared during the migration",
+            )),
+            Err(_) => std::fs::rename(work, &self.path),
+        }
     }
 
     fn temp_path(&self) -> PathBuf {
@@ -151,6 +218,9 @@ impl Sink for SqliteSink {
     }
 
     fn prepare(&mut self, existing: Existing) -> Result<()> {
+        // The lock first: whether the target exists, and what it holds, is only known while
+        // no other migration can change it.
+        self.lock()?;
         let exists = self.path.exists();
         let work = if exists {
             self.path.clone()
@@ -165,7 +235,7 @@ impl Sink for SqliteSink {
             self.remove_dead_temps();
             t
         };
-        let conn = Connection::open(&work).map_err(|e| self.driver("", e))?;
+        let conn = self.open(&work)?;
         // One cached INSERT per table; the default capacity (16) is below the table count.
         conn.set_prepared_statement_cache_capacity(TABLES.len() * 2);
         if !exists {
@@ -247,11 +317,12 @@ impl Sink for SqliteSink {
         self.in_tx = false;
         conn.close().map_err(|(_, e)| self.driver("", e))?;
         if let Some(work) = self.work_path.take() {
-            std::fs::rename(&work, &self.path).map_err(|e| {
+            self.move_into_place(&work).map_err(|e| {
                 let _ = std::fs::remove_file(&work);
                 self.err(format!("moving the new database into place: {e}"))
             })?;
         }
+        self.lock = None;
         Ok(())
     }
 
@@ -263,7 +334,24 @@ impl Sink for SqliteSink {
             }
         }
         self.discard_temp();
+        self.lock = None;
         Ok(())
+    }
+
+    fn commit_evidence(&self) -> Option<CommitEvidence> {
+        Some(match &self.work_path {
+            // A new database appears under its name only by the commit (the lock keeps any
+            // other migration from making it; the move never replaces a file).
+            Some(_) => CommitEvidence::Appears(self.path.clone()),
+            // An existing one is committed when its rollback journal is gone (journal_mode =
+            // DELETE). A rollback deletes it too, but a rollback also deletes the staging
+            // folder; only a kill leaves both, and a kill leaves a hot journal.
+            None => {
+                let mut journal = self.path.clone().into_os_string();
+                journal.push("-journal");
+                CommitEvidence::Disappears(PathBuf::from(journal))
+            }
+        })
     }
 
     fn as_merge(&mut self) -> Option<&mut dyn MergeSink> {
@@ -273,6 +361,7 @@ impl Sink for SqliteSink {
 
 impl MergeSink for SqliteSink {
     fn existing_ids(&mut self, table: super::Table) -> Result<Vec<String>> {
+        self.lock()?;
         if !self.path.exists() {
             return Err(
                 self.err("the database does not exist (--onlylogs needs a migrated target)")
@@ -372,9 +461,10 @@ impl SqliteSink {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        // Called with the target's lock held: no run that made one of these is alive.
         let prefix = format!("{name}.octo-migrate-");
-        crate::stale::remove_dead(&dir, &prefix, ".tmp");
-        crate::stale::remove_dead(&dir, &prefix, ".tmp-journal");
+        remove_leftovers(&dir, &prefix, ".tmp");
+        remove_leftovers(&dir, &prefix, ".tmp-journal");
     }
 
     fn discard_temp(&mut self) {
