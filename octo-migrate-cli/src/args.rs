@@ -93,12 +93,19 @@ pub struct MigrateArgs {
     /// SQL Server only: create the 3.x tables in an empty database.
     #[arg(long)]
     pub create_schema: bool,
-    /// Also write the report as JSON (and tentacles.csv beside it).
+    /// Also write the report as JSON (and tentacles.csv beside it); `-` writes it to stdout.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
     /// Print only errors and the final summary line.
     #[arg(long, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print the report as one JSON document on stdout instead of the tables (diagnostics
+    /// stay on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 0, not 1, when the migration succeeded with warnings (for scripts under `set -e`).
+    #[arg(long)]
+    pub warnings_ok: bool,
     /// Print more detail on errors.
     #[arg(long)]
     pub verbose: bool,

@@ -69,7 +69,7 @@ fn migrates_the_sample_with_warnings_and_a_report() {
     let csv = std::fs::read_to_string(dir.path().join("tentacles.csv")).unwrap();
     let machines = table_count(&db, "Machine");
     assert_eq!(csv.lines().count() as i64, machines + 1);
-    assert!(csv.starts_with("Name,Uri,Thumbprint,"));
+    assert!(csv.starts_with("Id,Name,Uri,Thumbprint,"));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::crypto::KeyFormatError;
 use crate::preflight::Problem;
-use crate::report::Report;
+use crate::report::{Report, Status};
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -142,7 +142,14 @@ impl Error {
     pub fn report(&self) -> Option<&Report> {
         self.report.as_deref()
     }
-    pub(crate) fn with_report(mut self, report: Report) -> Error {
+    /// Attaches the report of the failed run, marked as ended by this error.
+    pub(crate) fn with_report(mut self, mut report: Report) -> Error {
+        report.error = Some(self.to_string());
+        report.finish(if matches!(*self.kind, ErrorKind::NotFinished { .. }) {
+            Status::CommittedNotFinished
+        } else {
+            Status::Failed
+        });
         self.report = Some(Box::new(report));
         self
     }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::AddAssign;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::preflight::Problem;
 
 /// Counts for one 2.6 collection. `read = migrated + filtered_by_maxage + skipped + failed`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CollectionStats {
     /// Documents read from the dump.
@@ -21,7 +21,7 @@ pub struct CollectionStats {
     /// Documents not migrated on purpose, with the reasons.
     pub skipped: u64,
     /// Reasons for `skipped`, with counts.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped_reasons: BTreeMap<String, u64>,
     /// Documents that failed to map (a preflight problem).
     pub failed: u64,
@@ -48,7 +48,7 @@ impl CollectionStats {
 }
 
 /// References to documents that are not in the backup, for one field.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Dangling {
     /// How many references.
@@ -58,7 +58,7 @@ pub struct Dangling {
 }
 
 /// Documents of a collection this tool does not know.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Unknown {
     /// How many documents.
@@ -68,7 +68,7 @@ pub struct Unknown {
 }
 
 /// A task-log line that could not be parsed (kept verbatim as an Error line).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct BadLogLine {
     /// 3.x task id.
@@ -80,7 +80,7 @@ pub struct BadLogLine {
 }
 
 /// An unsupported action removed by `--skip-unsupported-steps`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RemovedAction {
     /// The deployment process.
@@ -98,7 +98,7 @@ pub struct RemovedAction {
 }
 
 /// A Tentacle to upgrade to 3.x after the migration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Tentacle {
     /// 3.x machine id.
@@ -111,8 +111,12 @@ pub struct Tentacle {
     pub thumbprint: String,
     /// `listening` or `polling`.
     pub mode: String,
-    /// Environment ids.
+    /// Environment ids (as in the backup).
     pub environments: Vec<String>,
+    /// Environment names, in the same order (the id where the backup has no such
+    /// environment).
+    #[serde(default)]
+    pub environment_names: Vec<String>,
     /// Roles.
     pub roles: Vec<String>,
     /// Whether the machine is disabled.
@@ -120,7 +124,7 @@ pub struct Tentacle {
 }
 
 /// An entry of the backup this tool does not use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UnknownEntry {
     /// Entry name.
@@ -131,7 +135,7 @@ pub struct UnknownEntry {
 
 /// What one thread of pass 2 did: where the time went. The transform workers' documents add
 /// up to the documents read; the writer's rows to the rows in `tables`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerStats {
     /// `reader` (decrypt, inflate, cut into documents), `transform N` (parse and map),
@@ -146,7 +150,7 @@ pub struct WorkerStats {
 }
 
 /// What merging did, per 3.x table; the report's `merge` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MergeReport {
     /// `--overwrite` or `--nooverwrite`.
@@ -166,7 +170,7 @@ pub struct MergeReport {
 }
 
 /// Rows of one table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MergeCounts {
     /// New rows.
@@ -180,9 +184,23 @@ pub struct MergeCounts {
 }
 
 /// The report of a migration (also of a failed or dry one).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct Report {
+    /// The version of octo-migrate that ran.
+    pub tool_version: String,
+    /// How the run ended.
+    pub status: Status,
+    /// The error that ended a failed run, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the run started and ended (RFC 3339, UTC).
+    pub started_at: Option<String>,
+    /// See `started_at`.
+    pub finished_at: Option<String>,
+    /// Every option that changes what the run writes, as it was given.
+    pub options: RunOptions,
     /// The backup file.
     pub backup: String,
     /// Octopus version from `Backup.json`.
@@ -226,12 +244,13 @@ pub struct Report {
     /// Tentacles to upgrade.
     pub tentacles: Vec<Tentacle>,
     /// What merging into a target with data did (`--overwrite` / `--nooverwrite`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeReport>,
     /// Preflight problems (on a failed run).
     pub problems: Vec<Problem>,
-    /// Other warnings, in words.
-    pub warnings: Vec<String>,
+    /// Every warning of the run, one entry per kind (and per field or collection where the
+    /// detail lists above have one), with how many and the first few: the one list to read.
+    pub warnings: Vec<Warning>,
     /// Wall-clock seconds of pass 1 (reading the dump for the index).
     pub index_seconds: f64,
     /// Pass 2 per thread (one `transform` row per worker of the pool).
@@ -244,12 +263,94 @@ pub struct Report {
     pub elapsed_seconds: f64,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Status {
+    /// Still running (a report taken before the end).
+    #[default]
+    Running,
+    /// Committed, no warning.
+    Migrated,
+    /// Committed, with warnings.
+    MigratedWithWarnings,
+    /// A dry run that would migrate.
+    DryRun,
+    /// A dry run that would migrate, with warnings.
+    DryRunWithWarnings,
+    /// Nothing was committed.
+    Failed,
+    /// The target committed, but finishing (moving files into place) failed: the next run
+    /// completes it.
+    CommittedNotFinished,
+}
+
+/// The options of a run that change what it writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// `--maxage`: days of history kept.
+    pub max_age_days: Option<u32>,
+    /// The "now" `--maxage` counts back from (RFC 3339).
+    pub as_of: Option<String>,
+    /// `convert`, `skip` (`--nologs`) or `only` (`--onlylogs`).
+    pub task_logs: String,
+    /// `--skip-unsupported-steps`.
+    pub skip_unsupported_steps: bool,
+    /// `refuse`, `backup_wins` (`--overwrite`) or `target_wins` (`--nooverwrite`).
+    pub merge: String,
+    /// Whether sensitive values were re-encrypted under a 3.x key of their own (otherwise
+    /// under the 2.6 key).
+    pub target_key: bool,
+    /// Worker threads asked for (`None`: one per core); does not change the result.
+    pub threads: Option<usize>,
+}
+
+/// One kind of warning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Warning {
+    /// A stable name: `dangling_reference`, `unknown_collection`, `removed_action`,
+    /// `unparsable_log_line`, `artifact_without_content`, `unknown_entry`, or `other`.
+    pub kind: String,
+    /// How many.
+    pub count: u64,
+    /// What it is, in words.
+    pub message: String,
+    /// The first few occurrences (at most [`EXAMPLES`]).
+    pub examples: Vec<String>,
+}
+
+impl Warning {
+    /// A warning of `kind`.
+    pub fn new(
+        kind: &str,
+        count: u64,
+        message: impl Into<String>,
+        examples: Vec<String>,
+    ) -> Warning {
+        Warning {
+            kind: kind.to_owned(),
+            count,
+            message: message.into(),
+            examples: examples.into_iter().take(EXAMPLES).collect(),
+        }
+    }
+}
+
 /// How many examples of a kind the report keeps.
 pub const EXAMPLES: usize = 5;
 /// How many unparsable task-log lines the report keeps (the count covers them all).
 pub const BAD_LINE_EXAMPLES: usize = 100;
 /// How many artifacts without content the report names (the count covers them all).
 pub const MISSING_CONTENT_EXAMPLES: usize = EXAMPLES * 20;
+
+/// Now, as the report writes times.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
 
 /// Appends `from` to `to`, keeping at most `cap` items.
 fn extend_capped<T>(to: &mut Vec<T>, from: Vec<T>, cap: usize) {
@@ -331,6 +432,88 @@ impl Report {
             || !self.warnings.is_empty()
     }
 
+    /// A warning of a kind the detail lists do not have (`other`).
+    pub(crate) fn warn(&mut self, message: impl Into<String>) {
+        self.warnings
+            .push(Warning::new("other", 1, message, Vec::new()));
+    }
+
+    /// Rebuilds [`Report::warnings`] from the detail lists (keeping the `other` ones), so it
+    /// is complete: called when the run ends.
+    pub(crate) fn collect_warnings(&mut self) {
+        let others: Vec<Warning> = self
+            .warnings
+            .drain(..)
+            .filter(|w| w.kind == "other")
+            .collect();
+        let mut w = Vec::new();
+        for (field, d) in &self.dangling_references {
+            w.push(Warning::new(
+                "dangling_reference",
+                d.count,
+                format!("{field} refers to documents that are not in the backup"),
+                d.examples.clone(),
+            ));
+        }
+        for (c, u) in &self.unknown_collections {
+            w.push(Warning::new(
+                "unknown_collection",
+                u.count,
+                format!("documents of the unknown collection {c} were not migrated"),
+                u.first_ids.clone(),
+            ));
+        }
+        if !self.removed_actions.is_empty() {
+            w.push(Warning::new(
+                "removed_action",
+                self.removed_actions.len() as u64,
+                "actions 3.x does not support were removed (--skip-unsupported-steps)",
+                self.removed_actions
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} action {:?} of step {:?} in project {:?}",
+                            r.action_type, r.action, r.step, r.project
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        if self.unparsable_log_line_count > 0 {
+            w.push(Warning::new(
+                "unparsable_log_line",
+                self.unparsable_log_line_count,
+                "task-log lines did not parse and were kept verbatim as error lines",
+                self.unparsable_log_lines
+                    .iter()
+                    .map(|l| format!("task log {} line {}: {}", l.task_id, l.line, l.reason))
+                    .collect(),
+            ));
+        }
+        if !self.artifacts_without_content.is_empty() {
+            w.push(Warning::new(
+                "artifact_without_content",
+                self.artifacts_without_content.len() as u64,
+                "artifacts have no content in the backup",
+                self.artifacts_without_content.clone(),
+            ));
+        }
+        w.extend(others);
+        self.warnings = w;
+    }
+
+    /// Marks the end of the run: its status, time and complete warnings.
+    pub(crate) fn finish(&mut self, status: Status) {
+        self.collect_warnings();
+        let warned = self.has_warnings();
+        self.status = match status {
+            Status::Migrated if warned => Status::MigratedWithWarnings,
+            Status::DryRun if warned => Status::DryRunWithWarnings,
+            s => s,
+        };
+        self.finished_at = Some(now());
+    }
+
     /// Totals over every collection.
     pub fn totals(&self) -> CollectionStats {
         let mut t = CollectionStats::default();
@@ -349,6 +532,9 @@ impl Report {
     }
 }
 
+/// The summary for people: the per-collection table, totals, where the time went, the merge
+/// table and the license. The warnings are in [`Report::warnings`] (the command line prints
+/// them on stderr).
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -403,56 +589,12 @@ impl fmt::Display for Report {
                 )?;
             }
         }
-        for (field, d) in &self.dangling_references {
-            writeln!(
-                f,
-                "warning: {} dangling reference(s) in {field}, e.g. {}",
-                d.count,
-                d.examples.join(", ")
-            )?;
-        }
-        for (c, u) in &self.unknown_collections {
-            writeln!(
-                f,
-                "warning: {} document(s) of unknown collection {c} not migrated, e.g. {}",
-                u.count,
-                u.first_ids.join(", ")
-            )?;
-        }
-        for r in &self.removed_actions {
-            writeln!(
-                f,
-                "warning: removed {} action {:?} of step {:?} in project {:?}{}",
-                r.action_type,
-                r.action,
-                r.step,
-                r.project,
-                if r.step_removed {
-                    " (and the now empty step)"
-                } else {
-                    ""
-                }
-            )?;
-        }
         if !self.retention_policies_not_migrated.is_empty() {
             writeln!(
                 f,
                 "note: retention policies are kept on lifecycles in 3.x; not migrated: {}",
                 self.retention_policies_not_migrated.join(", ")
             )?;
-        }
-        for l in &self.unparsable_log_lines {
-            writeln!(
-                f,
-                "warning: task log {} line {} kept verbatim: {}",
-                l.task_id, l.line, l.reason
-            )?;
-        }
-        for a in &self.artifacts_without_content {
-            writeln!(f, "warning: artifact {a} has no content in the backup")?;
-        }
-        for w in &self.warnings {
-            writeln!(f, "warning: {w}")?;
         }
         if let Some(m) = &self.merge {
             writeln!(f, "merge ({}) into a target that held data:", m.mode)?;

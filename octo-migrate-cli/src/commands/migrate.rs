@@ -95,7 +95,8 @@ fn check_report_path(report: &Path, own: &[&Path]) -> Result<(), Failure> {
 }
 
 pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
-    if let Some(report) = &a.report {
+    let report_path = a.report.as_deref().filter(|p| *p != Path::new("-"));
+    if let Some(report) = report_path {
         let mut own: Vec<&Path> = vec![a.file.as_path()];
         own.extend(a.key.master_key_file.as_deref());
         own.extend(a.target.target_master_key_file.as_deref());
@@ -157,44 +158,191 @@ pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
     if let Some(r) = &reporter {
         r.finish();
     }
+    // Results on stdout (the table, or one JSON document with --json or --report -), every
+    // diagnostic on stderr.
+    let json_out = a.json || a.report.as_deref() == Some(Path::new("-"));
     match outcome {
         Ok(report) => {
-            print_report(&report, a.quiet);
-            if let Some(p) = &a.report {
+            if json_out {
+                print_json(&report);
+            } else {
+                print_report(&report, a.quiet);
+            }
+            if !a.quiet {
+                print_warnings(&report, report_path.is_some());
+            }
+            if let Some(p) = report_path {
                 write_report(&report, p).map_err(|f| match f {
                     Failure::Io(m) if report.committed => Failure::NotFinished(m),
                     other => other,
                 })?;
             }
-            Ok(ExitCode::from(if report.has_warnings() {
+            if !a.quiet && !json_out {
+                print_next_steps(&a, &report, report_path);
+            }
+            Ok(ExitCode::from(if report.has_warnings() && !a.warnings_ok {
                 exit::WARNINGS
             } else {
                 0
             }))
         }
         Err(e) => {
-            if let (Some(p), Some(r)) = (&a.report, e.report()) {
-                let _ = write_report(r, p);
+            if let Some(r) = e.report() {
+                if json_out {
+                    print_json(r);
+                }
+                if let Some(p) = report_path {
+                    let _ = write_report(r, p);
+                }
             }
             Err(Failure::Core(e))
         }
     }
 }
 
-fn print_report(r: &Report, quiet: bool) {
+/// The report as one JSON document on stdout.
+fn print_json(r: &Report) {
+    let json = serde_json::to_string_pretty(r).expect("the report serializes");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{json}");
+}
+
+/// How many examples of a kind of warning are printed; the report has them all.
+const PRINTED_EXAMPLES: usize = 3;
+
+/// Each kind of warning once on stderr, with its count and the first few occurrences.
+fn print_warnings(r: &Report, report_written: bool) {
+    let mut err = std::io::stderr().lock();
+    for w in &r.warnings {
+        let _ = writeln!(err, "warning: {} x {}", w.count, w.message);
+        for e in w.examples.iter().take(PRINTED_EXAMPLES) {
+            let _ = writeln!(err, "  {e}");
+        }
+        let shown = w.examples.len().min(PRINTED_EXAMPLES) as u64;
+        if w.count > shown && shown > 0 {
+            let more = w.count - shown;
+            let _ = if report_written {
+                writeln!(err, "  and {more} more (see the report)")
+            } else {
+                writeln!(
+                    err,
+                    "  and {more} more (--report FILE lists the first ones)"
+                )
+            };
+        }
+    }
+}
+
+/// The rows the run inserted (or would), as the last line says them: a merge inserts only
+/// what the target lacks.
+fn summary_line(r: &Report) -> String {
     let t = r.totals();
-    let summary = format!(
-        "{}: {} documents read, {} migrated, {} filtered, {} skipped, {} failed; {} rows{} in {:.2} s",
+    let rows = match &r.merge {
+        Some(m) => {
+            let (mut ins, mut rep, mut mer, mut kept) = (0, 0, 0, 0);
+            for c in m.tables.values() {
+                ins += c.inserted;
+                rep += c.replaced;
+                mer += c.merged;
+                kept += c.kept;
+            }
+            format!(
+                "merged ({}): {ins} rows inserted, {rep} replaced, {mer} combined, {kept} kept as the target had them",
+                m.mode
+            )
+        }
+        None => format!("{} rows", r.tables.values().sum::<u64>()),
+    };
+    format!(
+        "{}: {} documents read, {} migrated, {} filtered, {} skipped, {} failed; {rows}{} in {:.2} s{}",
         if r.dry_run { "dry run" } else { "migrated" },
         t.read,
         t.migrated,
         t.filtered_by_maxage,
         t.skipped,
         t.failed,
-        r.tables.values().sum::<u64>(),
         r.target.as_deref().map(|t| format!(" into {t}")).unwrap_or_default(),
-        r.elapsed_seconds
+        r.elapsed_seconds,
+        match r.warnings.iter().map(|w| w.count).sum::<u64>() {
+            0 => String::new(),
+            n => format!("; {n} warning(s)"),
+        }
+    )
+}
+
+/// What to do next: the `verify` command that checks this very migration, and where the
+/// report and the Tentacle list are.
+fn print_next_steps(a: &MigrateArgs, r: &Report, report: Option<&Path>) {
+    let mut out = std::io::stdout().lock();
+    if r.dry_run {
+        let _ = writeln!(
+            out,
+            "next: run the same command without --dry-run to migrate"
+        );
+        return;
+    }
+    if let Some(p) = report {
+        let _ = writeln!(
+            out,
+            "report: {}; Tentacles to upgrade: {}",
+            p.display(),
+            p.with_file_name("tentacles.csv").display()
+        );
+    }
+    let mut cmd = format!(
+        "octo-migrate verify --file {}",
+        quote(&a.file.display().to_string())
     );
+    match (&a.key.master_key_file, &a.key.master_key) {
+        (Some(f), _) => cmd += &format!(" --master-key-file {}", quote(&f.display().to_string())),
+        (None, Some(_)) => cmd += " --master-key <KEY>",
+        (None, None) => {} // from the environment, as this run took it
+    }
+    if a.target.target_master_key_file.is_some() || a.target.target_master_key.is_some() {
+        match &a.target.target_master_key_file {
+            Some(f) => {
+                cmd += &format!(
+                    " --target-master-key-file {}",
+                    quote(&f.display().to_string())
+                )
+            }
+            None => cmd += " --target-master-key <KEY>",
+        }
+    }
+    if a.target.target.starts_with("sqlite:") {
+        cmd += &format!(" --target {}", quote(&a.target.target));
+    } else {
+        cmd += " --target <the same target>";
+    }
+    if let Some(d) = &a.target.files_dir {
+        cmd += &format!(" --files-dir {}", quote(&d.display().to_string()));
+    }
+    if a.content.skip_unsupported_steps {
+        cmd += " --skip-unsupported-steps";
+    }
+    if a.content.nologs {
+        cmd += " --nologs";
+    }
+    if let (Some(days), Some(as_of)) = (r.options.max_age_days, &r.options.as_of) {
+        cmd += &format!(" --maxage {days} --as-of {as_of}");
+    }
+    let _ = writeln!(out, "next: check it with: {cmd}");
+}
+
+/// `s`, quoted for a POSIX shell when it needs it.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn print_report(r: &Report, quiet: bool) {
+    let summary = summary_line(r);
     let mut out = std::io::stdout().lock();
     if !quiet {
         let _ = write!(out, "{r}");
@@ -202,9 +350,11 @@ fn print_report(r: &Report, quiet: bool) {
     let _ = writeln!(out, "{summary}");
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A cell a spreadsheet will not run: one that starts like a formula (`=`, `+`, `-`, `@`, a
+/// tab or a carriage return) gets a leading `'`, as OWASP advises for CSV injection.
+fn inert(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
     } else {
         s.to_owned()
     }
@@ -215,21 +365,34 @@ fn write_report(r: &Report, path: &Path) -> Result<(), Failure> {
         |e: std::io::Error, p: &Path| Failure::Io(format!("cannot write {}: {e}", p.display()));
     let json = serde_json::to_string_pretty(r).expect("the report serializes");
     std::fs::write(path, json).map_err(|e| io(e, path))?;
-    let csv = path.with_file_name("tentacles.csv");
-    let mut text =
-        String::from("Name,Uri,Thumbprint,CommunicationStyle,Environments,Roles,IsDisabled\n");
+    let csv_path = path.with_file_name("tentacles.csv");
+    write_tentacles(r, &csv_path).map_err(|e| io(e, &csv_path))
+}
+
+/// `tentacles.csv`: one machine a row, what an administrator hands over to upgrade them.
+fn write_tentacles(r: &Report, path: &Path) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record([
+        "Id",
+        "Name",
+        "Uri",
+        "Thumbprint",
+        "CommunicationStyle",
+        "Environments",
+        "Roles",
+        "IsDisabled",
+    ])?;
     for t in &r.tentacles {
-        let row = [
-            csv_field(&t.name),
-            csv_field(&t.uri),
-            csv_field(&t.thumbprint),
+        w.write_record([
+            inert(&t.id),
+            inert(&t.name),
+            inert(&t.uri),
+            inert(&t.thumbprint),
             t.mode.clone(),
-            csv_field(&t.environments.join(";")),
-            csv_field(&t.roles.join(";")),
+            inert(&t.environment_names.join(";")),
+            inert(&t.roles.join(";")),
             t.disabled.to_string(),
-        ];
-        text.push_str(&row.join(","));
-        text.push('\n');
+        ])?;
     }
-    std::fs::write(&csv, text).map_err(|e| io(e, &csv))
+    w.flush()
 }

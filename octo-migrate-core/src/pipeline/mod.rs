@@ -30,7 +30,7 @@ use crate::ids::id_hash;
 use crate::layout;
 use crate::maxage::Cutoff;
 use crate::merge::{Merger, Mode};
-use crate::report::{Report, UnknownEntry, MISSING_CONTENT_EXAMPLES};
+use crate::report::{Report, RunOptions, Status, UnknownEntry, MISSING_CONTENT_EXAMPLES};
 use crate::sink::{Existing, Sink};
 use crate::transform::{Context, Output};
 use pass2::Target;
@@ -139,6 +139,8 @@ pub(crate) struct Options {
     pub task_logs: TaskLogs,
     /// `--maxage`: leave out history older than this, unless the current state needs it.
     pub maxage: Option<Cutoff>,
+    /// The days and "now" `maxage` was made from, for the report.
+    pub max_age_given: Option<(u32, chrono::DateTime<chrono::FixedOffset>)>,
     /// Transform workers; `None` is one per core. With 1 nothing runs beside the migrating
     /// thread (no reader or task-log thread either): the migration uses one core.
     pub threads: Option<NonZeroUsize>,
@@ -147,6 +149,29 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// The options as the report records them.
+    fn recorded(&self) -> RunOptions {
+        RunOptions {
+            max_age_days: self.max_age_given.map(|(d, _)| d),
+            as_of: self.max_age_given.map(|(_, t)| t.to_rfc3339()),
+            task_logs: match self.task_logs {
+                TaskLogs::Convert => "convert",
+                TaskLogs::Skip => "skip",
+                TaskLogs::Only => "only",
+            }
+            .to_owned(),
+            skip_unsupported_steps: self.skip_unsupported_steps,
+            merge: match self.merge {
+                Merge::Refuse => "refuse",
+                Merge::BackupWins => "backup_wins",
+                Merge::TargetWins => "target_wins",
+            }
+            .to_owned(),
+            target_key: self.target_key.is_some(),
+            threads: self.threads.map(NonZeroUsize::get),
+        }
+    }
+
     /// Whether task logs are converted beside the rows.
     fn converts_logs(&self) -> bool {
         self.task_logs == TaskLogs::Convert
@@ -269,6 +294,7 @@ impl Migration {
                 .as_of
                 .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
             self.opts.maxage = Some(Cutoff::new(days, as_of));
+            self.opts.max_age_given = Some((days, as_of));
         }
         (self.backup, self.key, self.opts)
     }
@@ -311,12 +337,13 @@ pub(crate) fn migrate(
     opts: &Options,
 ) -> Result<Report> {
     let started = Instant::now();
-    let mut report = Report {
-        backup: backup.display().to_string(),
-        dry_run: sink.is_none(),
-        target: sink.as_ref().map(|s| s.describe()),
-        ..Report::default()
-    };
+    let mut report = Report::default();
+    report.tool_version = env!("CARGO_PKG_VERSION").to_owned();
+    report.started_at = Some(crate::report::now());
+    report.options = opts.recorded();
+    report.backup = backup.display().to_string();
+    report.dry_run = sink.is_none();
+    report.target = sink.as_ref().map(|s| s.describe());
     let mut b = Backup::open(backup, key)?;
     report.octopus_version = b.info().octopus_version.clone();
     report.backup_bytes = b.file_size();
@@ -336,7 +363,7 @@ pub(crate) fn migrate(
             files::lock_and_recover(dir).map_err(|e| e.with_report(report.clone()))?;
         _files_lock = Some(lock);
         for k in kept {
-            report.warnings.push(format!(
+            report.warn(format!(
                 "{} holds the files of a migration interrupted while its target committed, and \
                  the target cannot tell whether it did: kept as they are, neither placed nor \
                  deleted",
@@ -415,6 +442,11 @@ pub(crate) fn migrate(
                 }
             }
             report.elapsed_seconds = started.elapsed().as_secs_f64();
+            report.finish(if report.dry_run {
+                Status::DryRun
+            } else {
+                Status::Migrated
+            });
             Ok(report)
         }
         Err(e) => {

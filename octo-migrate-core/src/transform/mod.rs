@@ -465,6 +465,13 @@ fn machine(d: &mut Doc<'_, '_>, id: &str, body: &mut Body) {
             "polling"
         }
         .to_owned(),
+        environment_names: strs(body.get("EnvironmentIds"))
+            .iter()
+            .map(|e| {
+                let id = rewrite_id(e);
+                d.ctx.index.environments.get(&id).cloned().unwrap_or(id)
+            })
+            .collect(),
         environments: strs(body.get("EnvironmentIds")),
         roles: strs(body.get("Roles")),
         disabled: body
