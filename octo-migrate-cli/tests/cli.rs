@@ -888,3 +888,31 @@ fn unreachable_sql_server_fails_with_exit_5_naming_host_and_port_within_30_s() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(secs < 30.0, "took {secs:.1} s: {stderr}");
 }
+
+#[test]
+fn finding_16_huge_maxage_is_a_usage_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // Any day count in range keeps everything older than the earliest date there is.
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--dry-run",
+            "--quiet",
+            "--maxage",
+            "100000000",
+        ])
+        .assert()
+        .code(1);
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--dry-run",
+            "--maxage",
+            "99999999999",
+        ])
+        .assert()
+        .code(2);
+}
