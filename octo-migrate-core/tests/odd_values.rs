@@ -80,3 +80,162 @@ fn finding_16_huge_maxage_is_a_usage_error_not_a_panic() {
         .unwrap();
     assert_eq!(huge.tables, all.tables, "a huge --maxage keeps everything");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 17. Values of the wrong type or range
+// ---------------------------------------------------------------------------------------------
+
+fn query(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                })
+            })
+            .collect()
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+fn problems_of(docs: &[Json]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.octobak");
+    write_backup(&backup, &key(), docs, &[], &[]);
+    let e = Migration::new(&backup, &key()).dry_run().unwrap_err();
+    assert!(
+        matches!(e.kind(), octo_migrate_core::ErrorKind::Preflight(_)),
+        "{e}"
+    );
+    e.problems().iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn finding_17_is_sensitive_as_a_string_is_read_as_octopus_reads_it() {
+    use octo_migrate_core::internals::crypto::{decrypt_value, encrypt_value};
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.octobak");
+    let cipher = encrypt_value(&key(), "s3cret");
+    let docs = vec![
+        doc("Projects", "projects-1", json!({"Name": "Web"})),
+        doc(
+            "VariableSets",
+            "variableset-projects-1",
+            json!({"OwnerId": "projects-1", "Version": 1, "Variables": [
+                {"Id": "v1", "Name": "Password", "Value": cipher, "Scope": {}, "IsSensitive": "true"},
+                {"Id": "v2", "Name": "Other", "Value": cipher, "Scope": {}, "IsSensitive": "True"},
+                {"Id": "v3", "Name": "Plain", "Value": "x", "Scope": {}, "IsSensitive": "false"}
+            ]}),
+        ),
+    ];
+    write_backup(&backup, &key(), &docs, &[], &[]);
+    let db = dir.path().join("octopus3.db");
+    let target = MasterKey::from_bytes([6u8; 16]);
+    Migration::new(&backup, &key())
+        .target_key(&target)
+        .run(&mut octo_migrate_core::SqliteSink::new(&db))
+        .unwrap();
+    let json: Json = serde_json::from_str(
+        &query(
+            &db,
+            "SELECT JSON FROM VariableSet WHERE Id = 'variableset-Projects-1'",
+        )[0][0],
+    )
+    .unwrap();
+    let vars = json["Variables"].as_array().unwrap();
+    for v in &vars[..2] {
+        assert_eq!(v["Type"], "Sensitive", "{v}");
+        let value = v["Value"].as_str().unwrap();
+        assert_eq!(
+            decrypt_value(&target, value).unwrap().expose(),
+            "s3cret",
+            "re-encrypted under the target key"
+        );
+    }
+    assert_eq!(vars[2]["Type"], "String");
+    assert_eq!(vars[2]["Value"], "x");
+
+    // A flag no reader would take for a bool is a problem naming the document and field.
+    let p = problems_of(&[doc(
+        "VariableSets",
+        "variableset-projects-1",
+        json!({"OwnerId": "projects-1", "Version": 1, "Variables": [
+            {"Id": "v1", "Name": "Password", "Value": cipher, "Scope": {}, "IsSensitive": "yes"}
+        ]}),
+    )]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("variableset-projects-1"), "{p:?}");
+    assert!(p[0].contains("Variables[0].IsSensitive"), "{p:?}");
+}
+
+#[test]
+fn finding_17_values_beyond_sql_server_int_are_preflight_problems() {
+    let p = problems_of(&[
+        doc(
+            "Environments",
+            "environments-1",
+            json!({"Name": "Dev", "SortOrder": 3_000_000_000u64}),
+        ),
+        doc(
+            "Environments",
+            "environments-2",
+            json!({"Name": "Test", "SortOrder": -2_147_483_649i64}),
+        ),
+        doc("Projects", "projects-3000000000", json!({"Name": "Big"})),
+        json!({"Max": 2_147_483_648u64, "@metadata": {"@id": "Raven/Hilo/ProjectGroups"}}),
+        doc("ProjectGroups", "projectgroups-1", json!({"Name": "All"})),
+        // Within range: no problem.
+        doc(
+            "Environments",
+            "environments-3",
+            json!({"Name": "Prod", "SortOrder": 2_147_483_647}),
+        ),
+    ]);
+    let text = p.join("\n");
+    assert_eq!(p.len(), 4, "{text}");
+    for needle in [
+        "environments-1",
+        "environments-2",
+        "projects-3000000000",
+        "Raven/Hilo/ProjectGroups",
+    ] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    assert!(text.contains("SortOrder"), "{text}");
+    assert!(text.contains("2147483647"), "the limit is named: {text}");
+}
+
+#[test]
+fn finding_17_names_differing_only_in_case_are_preflight_problems() {
+    let p = problems_of(&[
+        doc("Environments", "environments-1", json!({"Name": "Prod"})),
+        doc("Environments", "environments-2", json!({"Name": "PROD"})),
+        // SQL Server ignores trailing spaces when it compares.
+        doc("Environments", "environments-3", json!({"Name": "prod "})),
+        doc("Users", "users-1", json!({"Username": "alice"})),
+        doc("Users", "users-2", json!({"Username": "Alice"})),
+        // Accents differ: SQL Server's accent-sensitive collations keep them apart.
+        doc("Environments", "environments-4", json!({"Name": "Pröd"})),
+    ]);
+    // Each document of a clash is named, with the others it clashes with.
+    let text = p.join("\n").to_lowercase();
+    assert_eq!(p.len(), 5, "{text}");
+    for id in [
+        "environments-1",
+        "environments-2",
+        "environments-3",
+        "users-1",
+        "users-2",
+    ] {
+        assert!(text.contains(id), "{id} in {text}");
+    }
+    assert!(!text.contains("environments-4"), "{text}");
+    assert!(p.iter().any(|p| p.contains("PROD")), "{p:?}");
+}
