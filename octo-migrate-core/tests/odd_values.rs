@@ -239,3 +239,107 @@ fn finding_17_names_differing_only_in_case_are_preflight_problems() {
     assert!(!text.contains("environments-4"), "{text}");
     assert!(p.iter().any(|p| p.contains("PROD")), "{p:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 15. File names too long for the file system, and names that sanitise alike
+// ---------------------------------------------------------------------------------------------
+
+const WHEN: &str = "2015-06-30T10:11:12+00:00";
+
+fn task(id: &str, description: &str) -> Json {
+    doc(
+        "ServerTasks",
+        id,
+        json!({"Name": "Deploy", "Description": description, "State": "Success", "QueueTime": WHEN}),
+    )
+}
+
+fn artifact(id: &str, file_name: &str) -> Json {
+    doc(
+        "Artifacts",
+        id,
+        json!({"Filename": file_name, "Created": WHEN, "ServerTaskId": "servertasks-1", "RelatedDocumentIds": ["servertasks-1"]}),
+    )
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn finding_15_long_and_colliding_file_names_lose_no_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("b.octobak");
+    let long = "é".repeat(128); // 256 bytes of UTF-8: valid in 3.x (nvarchar(200)), not on ext4
+    let longer = format!("{}.html", "😀".repeat(97)); // 388 + 5 bytes, 199 UTF-16 units
+    let docs = vec![
+        task("servertasks-1", "Deploy Web"),
+        artifact("artifacts-1", &long),
+        artifact("artifacts-2", &longer),
+        // Ids that sanitise alike, with the same file name.
+        artifact("artifacts-a:b", "x.txt"),
+        artifact("artifacts-a_b", "x.txt"),
+        // File names that sanitise alike, each in its own artifact's folder.
+        artifact("artifacts-3", "a:b"),
+        artifact("artifacts-4", "a_b"),
+        // A name that is fine stays exactly as it is.
+        artifact("artifacts-5", "report.html"),
+    ];
+    let atts: Vec<(&str, &[u8])> = vec![
+        ("artifacts/artifacts-1", b"one"),
+        ("artifacts/artifacts-2", b"two"),
+        ("artifacts/artifacts-a:b", b"three"),
+        ("artifacts/artifacts-a_b", b"four"),
+        ("artifacts/artifacts-3", b"five"),
+        ("artifacts/artifacts-4", b"six"),
+        ("artifacts/artifacts-5", b"seven"),
+    ];
+    write_backup(&backup, &key(), &docs, &atts, &[("servertasks-1", "")]);
+    let db = dir.path().join("octopus3.db");
+    let files = dir.path().join("files");
+    let migration = || Migration::new(&backup, &key());
+    let report = migration()
+        .files_dir(&files)
+        .run(&mut octo_migrate_core::SqliteSink::new(&db))
+        .unwrap();
+    assert_eq!(report.artifact_files, 7);
+    let found = files_under(&files.join("Artifacts"));
+    let mut contents: Vec<Vec<u8>> = found.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    contents.sort();
+    let mut want: Vec<Vec<u8>> = atts.iter().map(|(_, b)| b.to_vec()).collect();
+    want.sort();
+    assert_eq!(
+        contents, want,
+        "every artifact's bytes, none replaced: {found:?}"
+    );
+    for p in &found {
+        for c in p.strip_prefix(&files).unwrap().components() {
+            assert!(c.as_os_str().len() <= 255, "{p:?}");
+        }
+    }
+    assert!(files.join("Artifacts/artifacts-5/report.html").is_file());
+    assert!(
+        found
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "html")
+                && p.starts_with(files.join("Artifacts/artifacts-2"))),
+        "a shortened name keeps its extension: {found:?}"
+    );
+    // verify computes the same paths.
+    let v =
+        octo_migrate_core::verify::verify_sqlite(migration(), &db, Some(files.clone())).unwrap();
+    assert!(v.differences.is_empty(), "{:?}", v.differences);
+    assert_eq!(v.files_checked, 8, "seven artifacts and one task log");
+}
