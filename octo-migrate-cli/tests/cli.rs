@@ -916,3 +916,49 @@ fn finding_16_huge_maxage_is_a_usage_error_not_a_panic() {
         .assert()
         .code(2);
 }
+
+#[cfg(unix)]
+#[test]
+fn finding_18_copy_packages_reports_symlinks_and_refuses_nested_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("Repository/Packages");
+    write_package(&from.join("Acme.Api.2.0.1.nupkg"), "Acme.Api", "2.0.1");
+    let outside = dir.path().join("elsewhere");
+    write_package(&outside.join("Secret.1.0.0.nupkg"), "Secret", "1.0.0");
+    std::os::unix::fs::symlink(&outside, from.join("linked-folder")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("Secret.1.0.0.nupkg"),
+        from.join("Secret.1.0.0.nupkg"),
+    )
+    .unwrap();
+    let to = dir.path().join("Packages");
+    let copy = |from: &Path, to: &Path| {
+        cmd()
+            .args([
+                "copy-packages",
+                "--from",
+                from.to_str().unwrap(),
+                "--to",
+                to.to_str().unwrap(),
+            ])
+            .assert()
+    };
+    let out = copy(&from, &to).code(1).get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("copied 1"), "{text}");
+    assert!(text.contains("2 symbolic link"), "{text}");
+    assert!(text.contains("linked-folder"), "{text}");
+    assert!(text.contains("Secret.1.0.0.nupkg"), "{text}");
+    assert!(!to.join("Secret.1.0.0.nupkg").exists());
+    assert!(!to.join("linked-folder").exists());
+
+    // --to inside --from (or the reverse, or the same folder) copies into itself: refused.
+    let inside = from.join("Copy");
+    let out = copy(&from, &inside).code(2).get_output().stderr.clone();
+    assert!(String::from_utf8(out).unwrap().contains("inside"));
+    assert!(!inside.exists());
+    copy(&from, &from).code(2);
+    copy(&from, dir.path().join("Repository").as_path()).code(2);
+    // A path spelled with `..` is no way around it.
+    copy(&from, &from.join("../Packages/Copy")).code(2);
+}

@@ -343,3 +343,147 @@ fn finding_15_long_and_colliding_file_names_lose_no_bytes() {
     assert!(v.differences.is_empty(), "{:?}", v.differences);
     assert_eq!(v.files_checked, 8, "seven artifacts and one task log");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. --onlylogs into a target that has logs, or another server's tasks
+// ---------------------------------------------------------------------------------------------
+
+struct LogsSetup {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    files: PathBuf,
+    ours: PathBuf,
+    theirs: PathBuf,
+}
+
+fn log_line(text: &str) -> String {
+    format!("{WHEN} INFO servertasks-1/abc {text}\n")
+}
+
+/// A target migrated (without logs) from server A; A's backup, and B's, whose tasks have A's ids.
+fn logs_setup() -> LogsSetup {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("a.octobak");
+    let theirs = dir.path().join("b.octobak");
+    let a = vec![
+        task("servertasks-1", "Deploy Web 1.0 to Production"),
+        task("servertasks-2", "Deploy Web 1.1 to Production"),
+    ];
+    let la = log_line("from A");
+    write_backup(
+        &ours,
+        &key(),
+        &a,
+        &[],
+        &[("servertasks-1", &la), ("servertasks-2", &la)],
+    );
+    let b = vec![
+        task("servertasks-1", "Deploy Api 3.0 to Test"),
+        task("servertasks-2", "Deploy Web 1.1 to Production"),
+    ];
+    let lb = log_line("from B");
+    write_backup(
+        &theirs,
+        &key(),
+        &b,
+        &[],
+        &[("servertasks-1", &lb), ("servertasks-2", &lb)],
+    );
+    let db = dir.path().join("octopus3.db");
+    let files = dir.path().join("files");
+    Migration::new(&ours, &key())
+        .files_dir(&files)
+        .task_logs(octo_migrate_core::TaskLogs::Skip)
+        .run(&mut octo_migrate_core::SqliteSink::new(&db))
+        .unwrap();
+    LogsSetup {
+        _dir: dir,
+        db,
+        files,
+        ours,
+        theirs,
+    }
+}
+
+fn only_logs(
+    s: &LogsSetup,
+    backup: &Path,
+    merge: octo_migrate_core::Merge,
+) -> octo_migrate_core::Result<octo_migrate_core::Report> {
+    Migration::new(backup, &key())
+        .files_dir(&s.files)
+        .task_logs(octo_migrate_core::TaskLogs::Only)
+        .merge(merge)
+        .run(&mut octo_migrate_core::SqliteSink::new(&s.db))
+}
+
+fn log_of(s: &LogsSetup, task: &str) -> Option<String> {
+    std::fs::read_to_string(s.files.join("TaskLogs").join(format!("{task}.txt"))).ok()
+}
+
+#[test]
+fn finding_7_onlylogs_from_another_server_is_refused_before_any_file_is_written() {
+    use octo_migrate_core::Merge;
+    let s = logs_setup();
+    std::fs::create_dir_all(s.files.join("TaskLogs")).unwrap();
+    std::fs::write(
+        s.files.join("TaskLogs/servertasks-1.txt"),
+        "the target's own",
+    )
+    .unwrap();
+    for merge in [Merge::Refuse, Merge::TargetWins, Merge::BackupWins] {
+        let e = only_logs(&s, &s.theirs, merge).unwrap_err();
+        assert!(e.is_target(), "{merge:?}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains("ServerTasks-1"), "{msg}");
+        assert!(msg.contains("another"), "{msg}");
+        assert_eq!(
+            log_of(&s, "servertasks-1").as_deref(),
+            Some("the target's own")
+        );
+        assert_eq!(
+            log_of(&s, "servertasks-2"),
+            None,
+            "{merge:?}: nothing written"
+        );
+    }
+    // The right backup is accepted.
+    only_logs(&s, &s.ours, Merge::BackupWins).unwrap();
+    assert!(log_of(&s, "servertasks-2").unwrap().contains("from A"));
+}
+
+#[test]
+fn finding_7_onlylogs_overwrites_an_existing_log_only_when_the_backup_wins() {
+    use octo_migrate_core::Merge;
+    let s = logs_setup();
+    std::fs::create_dir_all(s.files.join("TaskLogs")).unwrap();
+    std::fs::write(
+        s.files.join("TaskLogs/servertasks-1.txt"),
+        "the target's own",
+    )
+    .unwrap();
+
+    // No merge mode: refused, nothing written, the advice is to choose.
+    let e = only_logs(&s, &s.ours, Merge::Refuse).unwrap_err();
+    assert!(e.is_target(), "{e}");
+    assert!(e.to_string().contains("servertasks-1.txt"), "{e}");
+    assert_eq!(
+        log_of(&s, "servertasks-1").as_deref(),
+        Some("the target's own")
+    );
+    assert_eq!(log_of(&s, "servertasks-2"), None);
+
+    // The target wins: its file stays, the missing one is added.
+    let r = only_logs(&s, &s.ours, Merge::TargetWins).unwrap();
+    assert_eq!(r.task_logs, 1);
+    assert_eq!(
+        log_of(&s, "servertasks-1").as_deref(),
+        Some("the target's own")
+    );
+    assert!(log_of(&s, "servertasks-2").unwrap().contains("from A"));
+
+    // The backup wins: both are the backup's.
+    let r = only_logs(&s, &s.ours, Merge::BackupWins).unwrap();
+    assert_eq!(r.task_logs, 2);
+    assert!(log_of(&s, "servertasks-1").unwrap().contains("from A"));
+}
