@@ -962,3 +962,44 @@ fn finding_18_copy_packages_reports_symlinks_and_refuses_nested_folders() {
     // A path spelled with `..` is no way around it.
     copy(&from, &from.join("../Packages/Copy")).code(2);
 }
+
+#[test]
+fn finding_7_onlylogs_takes_overwrite_and_nooverwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--quiet",
+        ])
+        .assert()
+        .code(1);
+    let logs = dir.path().join("TaskLogs");
+    let first = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let converted = std::fs::read(&first).unwrap();
+    std::fs::write(&first, b"edited").unwrap();
+    let onlylogs = |extra: &[&str]| {
+        let mut c = migrate(dir.path());
+        c.args(["--master-key-file", &key_file(), "--onlylogs", "--quiet"])
+            .args(extra);
+        c.assert()
+    };
+    let err = onlylogs(&[]).code(5).get_output().stderr.clone();
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains("--overwrite") && err.contains("--nooverwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&first).unwrap(), b"edited");
+    // Every log is there already: nothing converted, nothing to warn about.
+    onlylogs(&["--nooverwrite"]).code(0);
+    assert_eq!(std::fs::read(&first).unwrap(), b"edited");
+    onlylogs(&["--overwrite"]).code(1);
+    assert_eq!(std::fs::read(&first).unwrap(), converted);
+}
