@@ -225,6 +225,7 @@ impl Error {
         .into()
     }
     /// A target error whose `reason` a driver's error `e` caused, kept as its source.
+    #[cfg(feature = "mssql")]
     pub(crate) fn target_caused_by(
         target: impl Into<String>,
         reason: String,
