@@ -48,8 +48,12 @@ pub fn code_of(e: &Error) -> u8 {
         ErrorKind::UnsupportedVersion { .. }
         | ErrorKind::BackupIo { .. }
         | ErrorKind::Corrupt { .. } => CORRUPT,
+        // The target holds another server's tasks: the target refuses this backup, as it
+        // refuses one when it already holds data.
         ErrorKind::Target { .. }
         | ErrorKind::TargetNotEmpty { .. }
+        | ErrorKind::ForeignTasks { .. }
+        | ErrorKind::TaskLogsExist { .. }
         | ErrorKind::Files { .. }
         | ErrorKind::Busy { .. } => TARGET,
         ErrorKind::NotFinished { .. } => NOT_FINISHED,
@@ -66,6 +70,17 @@ fn message_of(e: &Error) -> String {
             "target {target} already holds Octopus data (tables {}); nothing was written. \
              Use --nooverwrite to keep what is there or --overwrite to let the backup win",
             tables.join(", ")
+        ),
+        ErrorKind::TaskLogsExist {
+            dir,
+            count,
+            examples,
+        } => format!(
+            "{count} task-log file(s) of this backup's tasks are already in {} ({}); nothing \
+             was written. Use --nooverwrite to keep them and add the missing ones, or \
+             --overwrite to replace them with the backup's",
+            dir.display(),
+            examples.join(", ")
         ),
         _ => e.to_string(),
     }

@@ -888,3 +888,118 @@ fn unreachable_sql_server_fails_with_exit_5_naming_host_and_port_within_30_s() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(secs < 30.0, "took {secs:.1} s: {stderr}");
 }
+
+#[test]
+fn finding_16_huge_maxage_is_a_usage_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // Any day count in range keeps everything older than the earliest date there is.
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--dry-run",
+            "--quiet",
+            "--maxage",
+            "100000000",
+        ])
+        .assert()
+        .code(1);
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--dry-run",
+            "--maxage",
+            "99999999999",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[cfg(unix)]
+#[test]
+fn finding_18_copy_packages_reports_symlinks_and_refuses_nested_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("Repository/Packages");
+    write_package(&from.join("Acme.Api.2.0.1.nupkg"), "Acme.Api", "2.0.1");
+    let outside = dir.path().join("elsewhere");
+    write_package(&outside.join("Secret.1.0.0.nupkg"), "Secret", "1.0.0");
+    std::os::unix::fs::symlink(&outside, from.join("linked-folder")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("Secret.1.0.0.nupkg"),
+        from.join("Secret.1.0.0.nupkg"),
+    )
+    .unwrap();
+    let to = dir.path().join("Packages");
+    let copy = |from: &Path, to: &Path| {
+        cmd()
+            .args([
+                "copy-packages",
+                "--from",
+                from.to_str().unwrap(),
+                "--to",
+                to.to_str().unwrap(),
+            ])
+            .assert()
+    };
+    let out = copy(&from, &to).code(1).get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("copied 1"), "{text}");
+    assert!(text.contains("2 symbolic link"), "{text}");
+    assert!(text.contains("linked-folder"), "{text}");
+    assert!(text.contains("Secret.1.0.0.nupkg"), "{text}");
+    assert!(!to.join("Secret.1.0.0.nupkg").exists());
+    assert!(!to.join("linked-folder").exists());
+
+    // --to inside --from (or the reverse, or the same folder) copies into itself: refused.
+    let inside = from.join("Copy");
+    let out = copy(&from, &inside).code(2).get_output().stderr.clone();
+    assert!(String::from_utf8(out).unwrap().contains("inside"));
+    assert!(!inside.exists());
+    copy(&from, &from).code(2);
+    copy(&from, dir.path().join("Repository").as_path()).code(2);
+    // A path spelled with `..` is no way around it.
+    copy(&from, &from.join("../Packages/Copy")).code(2);
+}
+
+#[test]
+fn finding_7_onlylogs_takes_overwrite_and_nooverwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path())
+        .args([
+            "--master-key-file",
+            &key_file(),
+            "--skip-unsupported-steps",
+            "--quiet",
+        ])
+        .assert()
+        .code(1);
+    let logs = dir.path().join("TaskLogs");
+    let first = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let converted = std::fs::read(&first).unwrap();
+    std::fs::write(&first, b"edited").unwrap();
+    let onlylogs = |extra: &[&str]| {
+        let mut c = migrate(dir.path());
+        c.args(["--master-key-file", &key_file(), "--onlylogs", "--quiet"])
+            .args(extra);
+        c.assert()
+    };
+    let err = onlylogs(&[]).code(5).get_output().stderr.clone();
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains("--overwrite") && err.contains("--nooverwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&first).unwrap(), b"edited");
+    // Every log is there already: nothing converted, nothing to warn about.
+    onlylogs(&["--nooverwrite"]).code(0);
+    assert_eq!(std::fs::read(&first).unwrap(), b"edited");
+    onlylogs(&["--overwrite"]).code(1);
+    assert_eq!(std::fs::read(&first).unwrap(), converted);
+}

@@ -111,6 +111,26 @@ pub enum ErrorKind {
         /// Tables that hold rows.
         tables: Vec<String>,
     },
+    /// [`crate::TaskLogs::Only`]: the target holds server tasks with this backup's ids but
+    /// other names or descriptions, so the backup is another server's; no file was written.
+    ForeignTasks {
+        /// The target, without any password.
+        target: String,
+        /// How many of the backup's tasks differ.
+        count: u64,
+        /// The first few: the task id and the target's description of it.
+        examples: Vec<(String, String)>,
+    },
+    /// [`crate::TaskLogs::Only`] without a merge mode: the task-log files of some of the
+    /// backup's tasks are already in the files folder; no file was written.
+    TaskLogsExist {
+        /// The folder that holds them.
+        dir: PathBuf,
+        /// How many.
+        count: u64,
+        /// The first few file names.
+        examples: Vec<String>,
+    },
     /// Writing task-log or artifact files failed; the database was not committed.
     Files {
         /// The path involved.
@@ -172,6 +192,8 @@ impl Error {
             *self.kind,
             ErrorKind::Target { .. }
                 | ErrorKind::TargetNotEmpty { .. }
+                | ErrorKind::ForeignTasks { .. }
+                | ErrorKind::TaskLogsExist { .. }
                 | ErrorKind::Files { .. }
                 | ErrorKind::Busy { .. }
         )
@@ -330,6 +352,36 @@ impl fmt::Display for Error {
                 "target {target} already holds Octopus data (tables {}); nothing was written. \
                  Choose how to merge: keep what is there, or let the backup win",
                 tables.join(", ")
+            ),
+            ErrorKind::ForeignTasks {
+                target,
+                count,
+                examples,
+            } => {
+                let shown: Vec<String> = examples
+                    .iter()
+                    .map(|(id, d)| format!("{id} {d:?}"))
+                    .collect();
+                write!(
+                    f,
+                    "target {target} holds {count} of this backup's server task ids under other \
+                     names or descriptions ({}): the backup is another server's, and its logs \
+                     would replace those of the target's tasks; nothing was written. Use the \
+                     backup of the server this target was migrated from",
+                    shown.join(", ")
+                )
+            }
+            ErrorKind::TaskLogsExist {
+                dir,
+                count,
+                examples,
+            } => write!(
+                f,
+                "{count} task-log file(s) of this backup's tasks are already in {} ({}); nothing \
+                 was written. Choose: keep them and add the missing ones, or let the backup's \
+                 replace them",
+                dir.display(),
+                examples.join(", ")
             ),
             ErrorKind::Files { path, source } => write!(
                 f,

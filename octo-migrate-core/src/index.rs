@@ -142,6 +142,10 @@ pub struct Index {
     /// Also keep each release's merge key ([`crate::ids::release_key`]) in `named`: set
     /// before pass 1 when merging, as releases are history and can be many.
     pub merge_keys: bool,
+    /// Documents whose name (see `named`) equals another's once case and trailing spaces are
+    /// ignored, as SQL Server's default collation compares: by [`id_hash`], the table and
+    /// column, its name and the `(3.x id, name)` of the others. Found by [`Index::finish`].
+    pub name_clashes: HashMap<u64, NameClash>,
     /// `Raven/Hilo/<collection>` maxima by lowercased collection name.
     pub hilo: HashMap<String, u64>,
     /// Documents seen (system documents included).
@@ -153,6 +157,19 @@ pub struct Index {
     /// When merging into a target with data: the backup ids that take other ids there
     /// ([`crate::merge::plan`]); empty otherwise.
     pub id_map: crate::ids::IdMap,
+}
+
+/// A document whose name clashes with others' ([`Index::name_clashes`]).
+#[derive(Debug, Clone)]
+pub struct NameClash {
+    /// Its table.
+    pub table: crate::schema::Table,
+    /// The unique column: `Name` or `Username`.
+    pub column: &'static str,
+    /// Its name.
+    pub name: String,
+    /// `(3.x id, name)` of the documents it clashes with, in dump order.
+    pub others: Vec<(String, String)>,
 }
 
 /// For sorted hashes: `starts[p]` is the index of the first hash whose top 16 bits are `>= p`
@@ -208,10 +225,47 @@ impl Index {
             .map(|w| w[0])
             .collect();
         dups.dedup();
+        self.find_name_clashes();
         if dups.is_empty() {
             Ok(())
         } else {
             Err(dups)
+        }
+    }
+
+    /// \[model\] Names that SQL Server would take for one: Octopus 3.x's unique name columns
+    /// (`Name`, `Username`) live under a case-insensitive, accent-sensitive collation that also
+    /// ignores trailing spaces, so `Prod`, `PROD` and `prod ` cannot all be rows; SQLite would
+    /// take them. Every document of such a group becomes a preflight problem.
+    fn find_name_clashes(&mut self) {
+        self.name_clashes.clear();
+        for (table, names) in &self.named {
+            let Some(column) = crate::schema::match_column(*table) else {
+                continue; // release keys (merging only) are not names
+            };
+            let mut groups: HashMap<String, Vec<&(String, String)>> = HashMap::new();
+            for entry in names {
+                let key = entry.1.trim_end_matches(' ').to_lowercase();
+                groups.entry(key).or_default().push(entry);
+            }
+            for group in groups.values().filter(|g| g.len() > 1) {
+                for (id, name) in group.iter().map(|e| (&e.0, &e.1)) {
+                    let others = group
+                        .iter()
+                        .filter(|e| &e.0 != id)
+                        .map(|e| (e.0.clone(), e.1.clone()))
+                        .collect();
+                    self.name_clashes.insert(
+                        id_hash(id),
+                        NameClash {
+                            table: *table,
+                            column,
+                            name: name.clone(),
+                            others,
+                        },
+                    );
+                }
+            }
         }
     }
 

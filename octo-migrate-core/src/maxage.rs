@@ -19,9 +19,15 @@ use crate::schema::parse_datetime;
 pub struct Cutoff(pub DateTime<FixedOffset>);
 
 impl Cutoff {
-    /// `as_of - days`.
+    /// `as_of - days`; a day count reaching before the earliest date chrono represents
+    /// (about 262,000 BC) gives that date, which keeps everything \[model\].
     pub fn new(days: u32, as_of: DateTime<FixedOffset>) -> Cutoff {
-        Cutoff(as_of - Duration::days(i64::from(days)))
+        let earliest = DateTime::<chrono::Utc>::MIN_UTC.fixed_offset();
+        Cutoff(
+            Duration::try_days(i64::from(days))
+                .and_then(|d| as_of.checked_sub_signed(d))
+                .unwrap_or(earliest),
+        )
     }
 }
 

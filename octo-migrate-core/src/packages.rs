@@ -18,6 +18,9 @@ pub struct CopyOutcome {
     pub skipped: Vec<PathBuf>,
     /// Packages not copied, with the reason.
     pub rejected: Vec<(PathBuf, String)>,
+    /// Symbolic links below `from` (relative paths), files or folders: never followed, so
+    /// nothing outside `from` is copied, and listed so none is skipped without a word.
+    pub symlinks: Vec<PathBuf>,
 }
 
 /// The `.nuspec` is small; anything larger is not one.
@@ -100,14 +103,16 @@ fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, links: &mut Vec<PathBuf>) -> io::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<io::Result<_>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let ty = e.file_type()?;
         let p = e.path();
-        if ty.is_dir() {
-            walk(&p, out)?;
+        if ty.is_symlink() {
+            links.push(p);
+        } else if ty.is_dir() {
+            walk(&p, out, links)?;
         } else if ty.is_file()
             && p.extension()
                 .is_some_and(|x| x.eq_ignore_ascii_case("nupkg"))
@@ -118,11 +123,77 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies every valid `.nupkg` under `from` to the same relative path under `to`.
+/// `path` made absolute without symbolic links, also when its last components do not exist
+/// yet: the longest existing beginning is resolved, the rest appended (`..` taken lexically).
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let abs = std::path::absolute(path)?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut out = fs::canonicalize(existing)?;
+    for name in rest.iter().rev() {
+        match name.to_str() {
+            Some("..") => {
+                out.pop();
+            }
+            Some(".") => {}
+            _ => out.push(name),
+        }
+    }
+    Ok(out)
+}
+
+/// \[model\] `to` inside `from` would copy the packages into themselves on every rerun (the
+/// next run finds the copies); `from` inside `to` mixes the source into the destination. Either,
+/// or the same folder twice, is refused; the reason in words.
+pub fn check_folders(from: &Path, to: &Path) -> io::Result<Result<(), String>> {
+    let (f, t) = (resolve(from)?, resolve(to)?);
+    Ok(if f == t {
+        Err(format!(
+            "--from and --to are the same folder ({})",
+            f.display()
+        ))
+    } else if t.starts_with(&f) {
+        Err(format!(
+            "--to {} is inside --from {}: the copies would be copied again on every run; choose a folder outside it",
+            t.display(),
+            f.display()
+        ))
+    } else if f.starts_with(&t) {
+        Err(format!(
+            "--from {} is inside --to {}: the packages would be copied into the folder they are read from; choose a --to outside it",
+            f.display(),
+            t.display()
+        ))
+    } else {
+        Ok(())
+    })
+}
+
+/// Copies every valid `.nupkg` under `from` to the same relative path under `to`. Refuses
+/// (`InvalidInput`) folders inside one another ([`check_folders`]).
 pub fn copy_packages(from: &Path, to: &Path) -> io::Result<CopyOutcome> {
+    if let Err(why) = check_folders(from, to)? {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
     let mut found = Vec::new();
-    walk(from, &mut found)?;
-    let mut out = CopyOutcome::default();
+    let mut links = Vec::new();
+    walk(from, &mut found, &mut links)?;
+    let mut out = CopyOutcome {
+        symlinks: links
+            .iter()
+            .map(|l| l.strip_prefix(from).unwrap_or(l).to_path_buf())
+            .collect(),
+        ..CopyOutcome::default()
+    };
     for src in found {
         let rel = src.strip_prefix(from).unwrap_or(&src).to_path_buf();
         if let Err(reason) = check_package(&src) {

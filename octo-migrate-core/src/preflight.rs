@@ -33,6 +33,21 @@ pub enum Problem {
         /// Why (never the value).
         reason: String,
     },
+    /// A document whose name equals another document's once case and trailing spaces are
+    /// ignored: SQL Server's case-insensitive collation keeps only one of them (its unique
+    /// index refuses the other), whatever the target, so the two must be told apart in 2.6.
+    DuplicateName {
+        /// The 2.6 document id.
+        doc_id: String,
+        /// The 3.x table.
+        table: String,
+        /// The unique column (`Name`, `Username`).
+        column: String,
+        /// The document's name.
+        name: String,
+        /// The documents it clashes with: `(3.x id, name)`.
+        others: Vec<(String, String)>,
+    },
     /// A document that cannot be turned into a 3.x row.
     Unmappable {
         /// The 2.6 document id.
@@ -61,6 +76,24 @@ impl fmt::Display for Problem {
                 field,
                 reason,
             } => write!(f, "document {doc_id}, field {field}: {reason}"),
+            Problem::DuplicateName {
+                doc_id,
+                table,
+                column,
+                name,
+                others,
+            } => {
+                let others: Vec<String> = others
+                    .iter()
+                    .map(|(id, n)| format!("{id} ({n:?})"))
+                    .collect();
+                write!(
+                    f,
+                    "document {doc_id}: {table}.{column} {name:?} is the same as that of {} once case \
+                     and trailing spaces are ignored, as SQL Server compares names; rename all but one in 2.6",
+                    others.join(", ")
+                )
+            }
             Problem::Unmappable { doc_id, reason } => {
                 write!(f, "document {doc_id} cannot be migrated: {reason}")
             }

@@ -209,10 +209,9 @@ pub fn verify_sqlite(
             for t in expected.table(Table::ServerTask) {
                 if let Some(crate::sink::Value::Text(id)) = t.get("Id") {
                     if b.has_activity_log(id) {
-                        let path = dir.join(crate::layout::TASK_LOG_DIR).join(format!(
-                            "{}.txt",
-                            crate::pipeline::files::safe_file_name(&id.to_lowercase())
-                        ));
+                        let path = dir
+                            .join(crate::layout::TASK_LOG_DIR)
+                            .join(crate::pipeline::files::task_log_file_name(id));
                         missing(&mut v, "ServerTask", id, path);
                     }
                 }

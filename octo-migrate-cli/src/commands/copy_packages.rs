@@ -12,20 +12,35 @@ pub(super) fn run(a: CopyArgs) -> Result<ExitCode, Failure> {
             a.from.display()
         )));
     }
+    let folders = octo_migrate_core::packages::check_folders(&a.from, &a.to)
+        .map_err(|e| Failure::Usage(format!("cannot resolve --from or --to: {e}")))?;
+    if let Err(why) = folders {
+        return Err(Failure::Usage(why));
+    }
     let o = octo_migrate_core::packages::copy_packages(&a.from, &a.to)
         .map_err(|e| Failure::Io(format!("copying packages to {}: {e}", a.to.display())))?;
     for (p, why) in &o.rejected {
         println!("rejected {}: {why}", p.display());
     }
+    for p in &o.symlinks {
+        println!("not followed (symbolic link) {}", p.display());
+    }
+    let links = match o.symlinks.len() {
+        0 => String::new(),
+        n => format!(", {n} symbolic link(s) not followed"),
+    };
     println!(
-        "copied {}, skipped {} (already there), rejected {}",
+        "copied {}, skipped {} (already there), rejected {}{links}",
         o.copied.len(),
         o.skipped.len(),
         o.rejected.len()
     );
-    Ok(ExitCode::from(if o.rejected.is_empty() {
-        0
-    } else {
-        exit::WARNINGS
-    }))
+    // A link not followed may hide packages: a warning, like a rejected package.
+    Ok(ExitCode::from(
+        if o.rejected.is_empty() && o.symlinks.is_empty() {
+            0
+        } else {
+            exit::WARNINGS
+        },
+    ))
 }

@@ -34,8 +34,30 @@ fn files_err(path: &Path, source: io::Error) -> crate::error::Error {
     .into()
 }
 
-/// Keeps a file name to one path component: separators and `..` cannot escape the folder.
+/// The longest file or folder name every file system Octopus runs on takes, in bytes of
+/// UTF-8: ext4, XFS and APFS count 255 bytes, NTFS 255 UTF-16 units (never more than bytes).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Keeps a file name to one path component that any file system takes \[model\]: `/`, `\`,
+/// `:` and control characters become `_`, whitespace around goes, and an empty or all-dots
+/// name becomes `artifact`. A name that needed none of that and fits in [`MAX_NAME_BYTES`] is
+/// kept exactly. Any other gets `~` and 16 hex digits of a hash of the original name before
+/// its extension, shortened (at a character) to fit: two names that clean up alike (`a:b`,
+/// `a_b`) stay apart, and the same name gives the same file on every run.
 pub fn safe_file_name(name: &str) -> String {
+    fit_name(name, MAX_NAME_BYTES)
+}
+
+/// The file name of a task's log: `<task id, lowercase>.txt`, made safe as [`safe_file_name`].
+pub fn task_log_file_name(task_id: &str) -> String {
+    const EXT: &str = ".txt";
+    format!(
+        "{}{EXT}",
+        fit_name(&task_id.to_lowercase(), MAX_NAME_BYTES - EXT.len())
+    )
+}
+
+fn fit_name(name: &str, max: usize) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| match c {
@@ -45,11 +67,32 @@ pub fn safe_file_name(name: &str) -> String {
         })
         .collect();
     let trimmed = cleaned.trim();
-    if trimmed.is_empty() || trimmed.chars().all(|c| c == '.') {
-        "artifact".to_owned()
+    let base = if trimmed.is_empty() || trimmed.chars().all(|c| c == '.') {
+        "artifact"
     } else {
-        trimmed.to_owned()
+        trimmed
+    };
+    if base == name && base.len() <= max {
+        return base.to_owned();
     }
+    // FNV-1a: fixed, so the name is the same on every run and every platform.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("~{hash:016x}");
+    // Keep an extension (up to 15 letters or digits), so the file opens with the right program.
+    let is_ext =
+        |e: &str| (1..=15).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric());
+    let (stem, ext) = match base.rfind('.') {
+        Some(i) if i > 0 && is_ext(&base[i + 1..]) => base.split_at(i),
+        _ => (base, ""),
+    };
+    let room = max.saturating_sub(suffix.len() + ext.len());
+    let mut end = stem.len().min(room);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}{ext}", &stem[..end])
 }
 
 impl Staging {
@@ -92,7 +135,7 @@ impl Staging {
             fs::create_dir_all(&d).map_err(|e| files_err(&d, e))?;
             self.log_dir_made.store(true, Ordering::Relaxed);
         }
-        Ok(d.join(format!("{}.txt", safe_file_name(&task_id.to_lowercase()))))
+        Ok(d.join(task_log_file_name(task_id)))
     }
 
     /// Moves an artifact's blob to `Artifacts/<id lowercased>/<file name>`; false when the
@@ -284,13 +327,44 @@ impl Drop for Staging {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_file_name;
+    use super::{safe_file_name, task_log_file_name, MAX_NAME_BYTES};
 
     #[test]
     fn file_names_cannot_escape() {
-        assert_eq!(safe_file_name("../../etc/passwd"), ".._.._etc_passwd");
-        assert_eq!(safe_file_name(".."), "artifact");
-        assert_eq!(safe_file_name("C:\\x.txt"), "C__x.txt");
+        let escaped = safe_file_name("../../etc/passwd");
+        assert!(escaped.starts_with(".._.._etc_passwd~"), "{escaped}");
+        assert!(safe_file_name("..").starts_with("artifact~"));
+        let drive = safe_file_name("C:\\x.txt");
+        assert!(
+            drive.starts_with("C__x~") && drive.ends_with(".txt"),
+            "{drive}"
+        );
         assert_eq!(safe_file_name("report.html"), "report.html");
+    }
+
+    #[test]
+    fn names_that_clean_up_alike_stay_apart_and_long_ones_fit() {
+        assert_ne!(safe_file_name("a:b"), safe_file_name("a_b"));
+        assert_ne!(safe_file_name("a:b"), safe_file_name("a/b"));
+        assert_eq!(safe_file_name("a_b"), "a_b");
+        assert_eq!(safe_file_name("a:b"), safe_file_name("a:b"), "stable");
+        let exactly = "x".repeat(MAX_NAME_BYTES);
+        assert_eq!(safe_file_name(&exactly), exactly);
+        for long in [
+            "é".repeat(128),
+            format!("{}.html", "😀".repeat(97)),
+            "y".repeat(300),
+        ] {
+            let short = safe_file_name(&long);
+            assert!(short.len() <= MAX_NAME_BYTES, "{short}");
+            assert!(short.contains('~'), "{short}");
+            assert_eq!(short.ends_with(".html"), long.ends_with(".html"));
+        }
+        // Two long names with the same beginning differ.
+        let a = format!("{}a", "é".repeat(200));
+        let b = format!("{}b", "é".repeat(200));
+        assert_ne!(safe_file_name(&a), safe_file_name(&b));
+        assert_eq!(task_log_file_name("ServerTasks-12"), "servertasks-12.txt");
+        assert!(task_log_file_name(&"t".repeat(300)).len() <= MAX_NAME_BYTES);
     }
 }

@@ -1,24 +1,25 @@
 //! Task logs: each activity log of a migrated server task converted to a 3.x task-log file in
 //! the staging folder (or nowhere on a dry run), on a thread of its own beside pass 2.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset};
 
-use super::files::Staging;
+use super::files::{task_log_file_name, Staging};
 use super::pass1::locate_duplicate;
 use super::Options;
 use crate::backup::Backup;
 use crate::error::{ErrorKind, Location, Result};
 use crate::ids::{id_hash, rewrite_id};
 use crate::index::Index;
-use crate::parse::read_export;
+use crate::parse::{read_export, Item};
 use crate::report::{BadLogLine, Report, Status, WorkerStats, BAD_LINE_EXAMPLES};
 use crate::schema::Table;
 use crate::sink::MergeSink;
 use crate::transform::task_log;
+use crate::transform::values::to_column;
 
 /// The QueueTime of a task to convert (the time of lines that have none), or `None` when its
 /// log is not wanted.
@@ -158,7 +159,10 @@ fn convert_one(
     Ok(())
 }
 
-/// `--onlylogs`: convert the logs of the tasks already in the target; write no row.
+/// `--onlylogs`: convert the logs of the tasks already in the target; write no row. Refuses,
+/// before any file is written, a backup whose tasks are not the target's (same id, another
+/// name or description), and, unless the merge mode says who wins, task-log files already
+/// there; [`super::Merge::TargetWins`] keeps them, [`super::Merge::BackupWins`] replaces them.
 pub(super) fn only_logs(
     b: &mut Backup,
     sink: Option<&mut dyn MergeSink>,
@@ -168,7 +172,34 @@ pub(super) fn only_logs(
 ) -> Result<Report> {
     let loc = b.loc(Some(&b.dump_entry_name()));
     let mut index = Index::new(None);
+    // The backup's tasks as their ServerTask rows would say: id hash -> hash of Name and
+    // Description (16 bytes a task).
+    let mut described: HashMap<u64, u64> = HashMap::new();
     let summary = read_export(b.open_dump()?, loc.clone(), &mut |item, _| {
+        if let Item::Doc(d) = &item {
+            let is_task = d
+                .collection
+                .as_deref()
+                .and_then(crate::collections::by_name)
+                .is_some_and(|c| c.name == "ServerTasks");
+            if is_task
+                && !d
+                    .id
+                    .to_lowercase()
+                    .starts_with(crate::layout::SYSTEM_DOC_PREFIX)
+            {
+                let text = |c: &str| {
+                    let col = Table::ServerTask.def().column(c);
+                    col.and_then(|col| to_column(col, d.body.get(c).cloned()).ok())
+                        .and_then(|v| v.to_text())
+                        .unwrap_or_default()
+                };
+                described.insert(
+                    id_hash(&d.id),
+                    task_hash(&text("Name"), &text("Description")),
+                );
+            }
+        }
         index.add(&item);
         Ok(())
     })
@@ -178,26 +209,53 @@ pub(super) fn only_logs(
     }
     report.dump_bytes = summary.bytes;
     let mut existing: Option<HashSet<u64>> = None;
+    let mut kept: HashSet<u64> = HashSet::new();
     let staging = match sink {
         Some(s) => {
-            existing = Some(
-                s.existing_ids(Table::ServerTask)
-                    .map_err(|e| e.with_report(report.clone()))?
-                    .iter()
-                    .map(|id| id_hash(id))
-                    .collect(),
-            );
+            let target = s.describe();
+            let ids =
+                same_tasks(s, &described, target).map_err(|e| e.with_report(report.clone()))?;
+            existing = Some(ids);
             match &opts.files_dir {
-                Some(dir) => Some(Staging::new(dir).map_err(|e| e.with_report(report.clone()))?),
+                Some(dir) => {
+                    let have = existing.as_ref();
+                    let wanted = |task: &str| {
+                        let h = id_hash(task);
+                        have.is_some_and(|e| e.contains(&h)) && index.task(h).is_some()
+                    };
+                    let there = logs_already_there(b, dir, &wanted);
+                    match opts.merge {
+                        super::Merge::BackupWins => {}
+                        super::Merge::TargetWins => {
+                            kept = there.into_iter().map(|(h, _)| h).collect()
+                        }
+                        _ if there.is_empty() => {}
+                        _ => {
+                            let e: crate::error::Error = ErrorKind::TaskLogsExist {
+                                dir: dir.join(crate::layout::TASK_LOG_DIR),
+                                count: there.len() as u64,
+                                examples: there
+                                    .into_iter()
+                                    .take(EXAMPLES)
+                                    .map(|(_, n)| n)
+                                    .collect(),
+                            }
+                            .into();
+                            return Err(e.with_report(report));
+                        }
+                    }
+                    Some(Staging::new(dir).map_err(|e| e.with_report(report.clone()))?)
+                }
                 None => None,
             }
         }
         None => None,
     };
-    // The backup's tasks that the target has (all of them on a dry run).
+    // The backup's tasks that the target has (all of them on a dry run), except those whose
+    // log the target keeps.
     let pick = |task: &str| {
         let h = id_hash(task);
-        if existing.as_ref().is_some_and(|e| !e.contains(&h)) {
+        if existing.as_ref().is_some_and(|e| !e.contains(&h)) || kept.contains(&h) {
             return None;
         }
         index.task(h).map(|t| t.queue_time())
@@ -218,6 +276,83 @@ pub(super) fn only_logs(
         Status::Migrated
     });
     Ok(report)
+}
+
+/// Examples named in the errors of [`only_logs`].
+const EXAMPLES: usize = 5;
+
+/// A task's Name and Description, hashed together (FNV-1a, with a separator no text has).
+fn task_hash(name: &str, description: &str) -> u64 {
+    name.bytes()
+        .chain(std::iter::once(0xff))
+        .chain(description.bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// \[model\] The target's server-task ids (hashed), after checking that every task the backup
+/// and the target share has the same Name and Description in both: the same id on another
+/// server is another task, whose log must not replace the target's.
+fn same_tasks(
+    s: &mut dyn MergeSink,
+    backup: &HashMap<u64, u64>,
+    target: String,
+) -> Result<HashSet<u64>> {
+    let names = s.existing_names(Table::ServerTask, "Name")?;
+    let mut rows: HashMap<u64, (String, String)> = names
+        .into_iter()
+        .map(|(id, name)| (id_hash(&id), (id, name)))
+        .collect();
+    let mut differ: Vec<(String, String)> = Vec::new();
+    let mut count = 0u64;
+    for (id, description) in s.existing_names(Table::ServerTask, "Description")? {
+        let h = id_hash(&id);
+        let name = rows.get(&h).map(|(_, n)| n.as_str()).unwrap_or("");
+        if backup
+            .get(&h)
+            .is_some_and(|b| *b != task_hash(name, &description))
+        {
+            count += 1;
+            differ.push((id, description));
+        }
+        rows.entry(h)
+            .or_insert_with(|| (String::new(), String::new()));
+    }
+    if count > 0 {
+        // The lowest ids first, whatever order the target returned them in.
+        differ.sort_by_key(|(id, _)| crate::ids::numbered(id).map(|(_, n)| n));
+        differ.truncate(EXAMPLES);
+        return Err(ErrorKind::ForeignTasks {
+            target,
+            count,
+            examples: differ,
+        }
+        .into());
+    }
+    Ok(rows.into_keys().collect())
+}
+
+/// `(task id hash, file name)` of the task logs `wanted` that are already in `dir`, in the
+/// order of the backup's logs.
+fn logs_already_there(
+    b: &Backup,
+    dir: &std::path::Path,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<(u64, String)> {
+    let logs = dir.join(crate::layout::TASK_LOG_DIR);
+    if !logs.is_dir() {
+        return Vec::new();
+    }
+    b.log_indexes()
+        .into_iter()
+        .filter_map(|i| b.log_task_at(i).map(rewrite_id))
+        .filter(|task| wanted(task))
+        .filter_map(|task| {
+            let name = task_log_file_name(&task);
+            logs.join(&name).exists().then(|| (id_hash(&task), name))
+        })
+        .collect()
 }
 
 fn b_loc(report: &Report, entry: &str) -> Location {

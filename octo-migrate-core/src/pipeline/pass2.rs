@@ -23,6 +23,7 @@ use crate::index::Index;
 use crate::layout;
 use crate::merge::Merger;
 use crate::parse::{Attachment, Item, RawItem};
+use crate::preflight::Problem;
 use crate::report::{Report, WorkerStats};
 use crate::schema::{Row, Table, Value};
 use crate::sink::{MergeSink, Sink};
@@ -392,20 +393,34 @@ impl Writer<'_, '_> {
     fn key_allocation(&mut self, index: &Index) -> Result<()> {
         let max_ids = std::mem::take(&mut self.out.max_ids);
         for (table, max) in &max_ids {
-            let hilo = collections::COLLECTIONS
+            let mut hilo = 0;
+            for c in collections::COLLECTIONS
                 .iter()
                 .filter(|c| c.table == Some(*table))
-                .filter_map(|c| index.hilo.get(&c.name.to_lowercase()))
-                .max()
-                .copied()
-                .unwrap_or(0);
+            {
+                let Some(&h) = index.hilo.get(&c.name.to_lowercase()) else {
+                    continue;
+                };
+                hilo = hilo.max(h);
+                if h > transform::SQL_INT_MAX as u64 {
+                    // Allocated is an int: SQL Server would refuse it, SQLite take it.
+                    self.out.problems.push(Problem::Unmappable {
+                        doc_id: format!("Raven/Hilo/{}", c.name),
+                        reason: format!(
+                            "Max {h} is beyond SQL Server's int (at most {}), which \
+                             KeyAllocation.Allocated holds",
+                            transform::SQL_INT_MAX
+                        ),
+                    });
+                }
+            }
             let clean = self.out.problems.is_empty();
             self.write(
                 Row {
                     table: Table::KeyAllocation,
                     values: vec![
                         Value::Text(table.name().to_owned()),
-                        Value::Int((*max).max(hilo) as i64),
+                        Value::Int(i64::try_from((*max).max(hilo)).unwrap_or(i64::MAX)),
                     ],
                 },
                 clean,

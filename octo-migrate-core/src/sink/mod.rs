@@ -80,6 +80,13 @@ pub trait MergeSink: Sink {
     /// The ids already in `table` of a migrated target (for [`crate::TaskLogs::Only`]), read
     /// without a transaction and without writing anything.
     fn existing_ids(&mut self, table: Table) -> Result<Vec<String>>;
+    /// `(Id, value of column)` for every row of `table` of a migrated target, read like
+    /// [`MergeSink::existing_ids`] (for [`crate::TaskLogs::Only`], which checks that the
+    /// backup's server tasks are the target's). The default calls [`MergeSink::names`], for
+    /// targets that can read without a transaction.
+    fn existing_names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
+        self.names(table, column)
+    }
     /// The row of `table` whose primary key columns equal `key` (in primary key order), as
     /// the open transaction sees it.
     fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>>;

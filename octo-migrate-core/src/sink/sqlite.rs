@@ -362,14 +362,7 @@ impl Sink for SqliteSink {
 impl MergeSink for SqliteSink {
     fn existing_ids(&mut self, table: super::Table) -> Result<Vec<String>> {
         self.lock()?;
-        if !self.path.exists() {
-            return Err(
-                self.err("the database does not exist (--onlylogs needs a migrated target)")
-            );
-        }
-        let conn =
-            Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| self.driver("", e))?;
+        let conn = self.read_only()?;
         let sql = SQL.ids_sql(table.def());
         let mut stmt = conn
             .prepare(&sql)
@@ -435,13 +428,41 @@ impl MergeSink for SqliteSink {
         Ok(n as u64)
     }
 
+    fn existing_names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
+        self.lock()?;
+        let conn = self.read_only()?;
+        self.names_on(&conn, table, column)
+    }
+
     fn names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.open_conn("names")?;
+        self.names_on(conn, table, column)
+    }
+}
+
+impl SqliteSink {
+    /// The migrated database, opened read-only outside any transaction.
+    fn read_only(&self) -> Result<Connection> {
+        if !self.path.exists() {
+            return Err(
+                self.err("the database does not exist (--onlylogs needs a migrated target)")
+            );
+        }
+        Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| self.driver("", e))
+    }
+
+    fn names_on(
+        &self,
+        conn: &Connection,
+        table: Table,
+        column: &str,
+    ) -> Result<Vec<(String, String)>> {
         let def = table.def();
         let (Some(c), true) = (def.column(column), table.has_column("Id")) else {
             return Err(self.err(format!("{table} has no Id and {column} columns")));
         };
         let sql = SQL.names_sql(def, c);
-        let conn = self.open_conn("names")?;
         let mut stmt = conn.prepare(&sql).map_err(|e| self.driver("", e))?;
         let names = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))

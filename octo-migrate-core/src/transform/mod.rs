@@ -318,10 +318,28 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
             d.unmappable(reason);
         }
     }
+    if let Some(clash) = d.ctx.index.name_clashes.get(&id_hash(&d.id)) {
+        let doc_id = d.id.clone();
+        d.problem(Problem::DuplicateName {
+            doc_id,
+            table: clash.table.name().to_owned(),
+            column: clash.column.to_owned(),
+            name: clash.name.clone(),
+            others: clash.others.clone(),
+        });
+    }
+    let number = crate::ids::numbered(&new_id).map(|(_, n)| n);
+    if let Some(n) = number.filter(|n| *n > SQL_INT_MAX as u64) {
+        // KeyAllocation.Allocated, which must reach above every id number, is an int.
+        d.unmappable(format!(
+            "its id number {n} is beyond SQL Server's int (at most {SQL_INT_MAX}), which \
+             KeyAllocation.Allocated holds, so 3.x could not allocate ids after it"
+        ));
+    }
     if d.failed {
         return Disposition::Failed;
     }
-    if let Some((_, n)) = crate::ids::numbered(&new_id) {
+    if let Some(n) = number {
         let e = d.out.max_ids.entry(table).or_insert(0);
         *e = (*e).max(n);
     }
@@ -340,11 +358,25 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
     Disposition::Migrated
 }
 
+/// The largest SQL Server `int` (the smallest is `-SQL_INT_MAX - 1`).
+pub const SQL_INT_MAX: i64 = i32::MAX as i64;
+
 /// Every text fits its `nvarchar(n)` column: SQL Server would refuse (or a careless loader
 /// truncate) a longer value, so it is a preflight problem naming the column. Lengths are in
-/// UTF-16 code units, as SQL Server counts them.
+/// UTF-16 code units, as SQL Server counts them. Likewise every integer fits its `int` column
+/// (SQLite would take any 64-bit value).
 fn check_lengths(row: &Row) -> Result<(), String> {
     for (col, v) in row.table.def().value_columns().zip(&row.values) {
+        if let (SqlType::Int, Value::Int(i)) = (col.ty, v) {
+            if i32::try_from(*i).is_err() {
+                return Err(format!(
+                    "{}.{} is int but the value {i} is beyond SQL Server's int ({} to {SQL_INT_MAX})",
+                    row.table,
+                    col.name,
+                    -SQL_INT_MAX - 1
+                ));
+            }
+        }
         if let (SqlType::NVarChar(Some(max)), Value::Text(t)) = (col.ty, v) {
             // Cheap bound first: UTF-16 units never exceed UTF-8 bytes.
             if t.len() > max as usize {

@@ -3,10 +3,19 @@
 
 use serde_json::{Map, Value as Json};
 
+use super::values::to_column;
 use super::Doc;
 use crate::crypto::{decrypt_value, encrypt_value};
 use crate::parse::Body;
 use crate::preflight::Problem;
+use crate::schema::{Column, SqlType, Value};
+
+/// `IsSensitive` read as a NOT NULL `bit` column is.
+const IS_SENSITIVE: Column = Column {
+    name: "IsSensitive",
+    ty: SqlType::Bit,
+    nullable: false,
+};
 
 impl Doc<'_, '_> {
     fn reencrypt(&mut self, field: &str, v: &mut Json) {
@@ -51,10 +60,22 @@ pub(crate) fn variables(d: &mut Doc<'_, '_>, body: &mut Body) {
         let Json::Object(obj) = var else {
             continue;
         };
-        let sensitive = obj
-            .get("IsSensitive")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
+        // [model] Read as Octopus's JSON reader reads a bool, and as every `bit` column is
+        // read: true/false, also as text in any case ("True"), or 0/1; absent or null is
+        // false. Anything else is a problem: guessing could store a secret as plain text.
+        let sensitive = match to_column(&IS_SENSITIVE, obj.get("IsSensitive").cloned()) {
+            Ok(Value::Bool(b)) => b,
+            other => {
+                let reason = match other {
+                    Err(e) => e,
+                    Ok(_) => "IsSensitive is not a bool".to_owned(),
+                };
+                d.unmappable(format!(
+                    "Variables[{i}].{reason}; a sensitive flag must be true or false"
+                ));
+                continue;
+            }
+        };
         let ty = Json::String(if sensitive { "Sensitive" } else { "String" }.to_owned());
         // Keep the property order: `Type` takes the place of `IsSensitive`.
         let rebuilt: Map<String, Json> = std::mem::take(obj)

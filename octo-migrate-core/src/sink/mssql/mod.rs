@@ -495,6 +495,11 @@ impl MergeSink for MssqlSink {
         )
     }
 
+    fn existing_names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
+        self.ensure_connected()?;
+        self.names(table, column)
+    }
+
     fn names(&mut self, table: Table, column_name: &str) -> Result<Vec<(String, String)>> {
         self.flush_all()?;
         let def = table.def();
