@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// Migrate an Octopus Deploy 2.6 backup into the Octopus 3.x schema.
 #[derive(Debug, Parser)]
 #[command(name = "octo-migrate", version, about)]
+#[command(after_help = crate::help::top())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -17,7 +18,9 @@ impl Cli {
         match &self.command {
             Command::Migrate(m) => m.verbose,
             Command::Verify(v) => v.verbose,
-            Command::GenerateSample(_) | Command::Inspect(_) | Command::CopyPackages(_) => false,
+            Command::Inspect(i) => i.verbose,
+            Command::GenerateSample(_) | Command::CopyPackages(_) => false,
+            Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }
@@ -25,16 +28,28 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate a 2.6 backup into a 3.x database (SQLite by default).
+    #[command(after_help = crate::help::migrate())]
     Migrate(MigrateArgs),
     /// Check a migrated target against the backup: every row, column and file.
+    #[command(after_help = crate::help::verify())]
     Verify(VerifyArgs),
     /// Show what is in a backup: version, entries, documents per collection, history date
     /// ranges, and what --maxage 30/90/180/365 would keep.
+    #[command(after_help = crate::help::inspect())]
     Inspect(InspectArgs),
     /// Copy the built-in NuGet repository's packages (not in the backup) to the 3.x folder.
+    #[command(after_help = crate::help::copy_packages())]
     CopyPackages(CopyArgs),
     /// Write a deterministic sample 2.6 backup and its (test) master key file.
+    // Test data for developers (tests, benchmarks, fuzz seeds): works, but not listed.
+    #[command(hide = true, after_help = crate::help::generate_sample())]
     GenerateSample(GenerateArgs),
+    /// Print the completion script of a shell to stdout.
+    #[command(after_help = crate::help::completions())]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per command into a folder.
+    #[command(after_help = crate::help::man())]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,9 +65,13 @@ pub struct InspectArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Print more detail on errors.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
-/// Where the 2.6 master key comes from: exactly one of these.
+// Where the 2.6 master key comes from: exactly one of these. (Not a doc comment: clap would make
+// a flattened struct's doc comment the about text of each command that flattens it.)
 #[derive(Debug, Args)]
 pub struct KeyArgs {
     /// The 2.6 master key (Base64). Visible to other users of this machine: prefer a file.
@@ -97,7 +116,7 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
     /// Print only errors and the final summary line.
-    #[arg(long, conflicts_with = "verbose")]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Print the report as one JSON document on stdout instead of the tables (diagnostics
     /// stay on stderr).
@@ -107,7 +126,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub warnings_ok: bool,
     /// Print more detail on errors.
-    #[arg(long)]
+    #[arg(short, long)]
     pub verbose: bool,
 }
 
@@ -131,6 +150,29 @@ pub struct GenerateArgs {
 }
 
 #[derive(Debug, Args)]
+// The shared options' help, as verify reads them: it checks what migrate wrote with them.
+#[command(
+    mut_arg("target", |a| a.help("The migrated target: sqlite:PATH (verify reads SQLite only)")),
+    mut_arg("files_dir", |a| {
+        a.help("Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file)")
+    }),
+    mut_arg("skip_unsupported_steps", |a| {
+        a.help(
+            "The migration was given --skip-unsupported-steps: expect FTP and Azure actions \
+             removed",
+        )
+    }),
+    mut_arg("nologs", |a| a.help("The migration was given --nologs: expect no task logs")),
+    mut_arg("maxage", |a| {
+        a.help("The migration was given --maxage N: expect N days of history")
+    }),
+    mut_arg("as_of", |a| {
+        a.help(
+            "The \"now\" of --maxage: the migration's --as-of, or the time it ran; ISO-8601 \
+             with offset (default: now)",
+        )
+    })
+)]
 pub struct VerifyArgs {
     /// The 2.6 backup (.octobak).
     #[arg(long, value_name = "PATH")]
@@ -142,15 +184,15 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub content: ContentArgs,
     /// Print more detail on errors.
-    #[arg(long)]
+    #[arg(short, long)]
     pub verbose: bool,
 }
 
-/// The target and its key, shared by migrate and verify.
+// The target and its key, shared by migrate and verify (not a doc comment: see KeyArgs).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// sqlite:PATH (default sqlite:octopus3.db), mssql://user:pass@host:port/database, or an
-    /// ADO.NET connection string (Server=host,port;Database=...;User Id=...;Password=...).
+    /// sqlite:PATH, mssql://user:pass@host:port/database, or an ADO.NET connection string
+    /// (Server=host,port;Database=...;User Id=...;Password=...).
     #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
     pub target: String,
     /// The 3.x master key for sensitive values (default: the 2.6 key).
@@ -165,7 +207,8 @@ pub struct TargetArgs {
     pub files_dir: Option<PathBuf>,
 }
 
-/// What lands in the target: migrate and verify must be given the same.
+// What lands in the target: migrate and verify must be given the same (not a doc comment: see
+// KeyArgs; verify words these options' help its own way).
 #[derive(Debug, Args)]
 pub struct ContentArgs {
     /// Remove FTP and Azure cloud-service actions (unsupported by 3.x) instead of refusing.
@@ -190,4 +233,19 @@ pub struct CopyArgs {
     /// The 3.x packages folder.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write octo-migrate.1 and one page per command (octo-migrate-migrate.1, ...) into DIR
+    /// instead of printing the overview page.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

@@ -104,3 +104,32 @@ pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
     }
     ExitCode::from(code)
 }
+
+/// Success.
+pub const SUCCESS: u8 = 0;
+
+/// Every exit code and its meaning, worded as README.md's "Exit codes" table: `--help` and the
+/// man pages print them from here (crate::help), and tests/help.rs checks that the README lists
+/// the same codes with the same meanings, so the two cannot drift apart.
+pub const CODES: &[(u8, &str)] = &[
+    (SUCCESS, "migrated"),
+    (WARNINGS, "migrated, with warnings in the report (dangling references, unparsable log lines, removed steps, unknown collections); `copy-packages`: a package rejected or a symbolic link not followed"),
+    (USAGE, "usage error (bad option, malformed master key, `copy-packages` folders inside one another)"),
+    (WRONG_KEY, "the master key does not match this backup"),
+    (CORRUPT, "the backup is unreadable, corrupt, or not from 2.6"),
+    (TARGET, "the target failed or refused (nothing committed): another migration is writing to it; `--onlylogs`: another server's tasks, or logs already there without `--overwrite`/`--nooverwrite`"),
+    (PREFLIGHT, "the preflight found problems (nothing written)"),
+    (NOT_FINISHED, "committed, but finishing failed (files not all moved into place, or the report not written): nothing is lost; fix the cause and rerun, which completes the files"),
+    (INTERNAL, "internal error: a bug in octo-migrate (nothing committed); please report it with the message"),
+    (CANCELLED, "interrupted (nothing committed)"),
+];
+
+/// What 0 and 1 mean for `verify`, which writes nothing (so 7 cannot happen either); its other
+/// codes mean what `CODES` says.
+pub const VERIFY_CODES: &[(u8, &str)] = &[
+    (SUCCESS, "the target holds what the backup gives"),
+    (
+        WARNINGS,
+        "the target differs from the backup (each difference is printed)",
+    ),
+];

@@ -2,9 +2,11 @@
 //! subcommand; this one dispatches and holds what several of them share (the master keys,
 //! `--target`, `--maxage`/`--as-of`, the default files folder).
 
+mod completions;
 mod copy_packages;
 mod generate_sample;
 mod inspect;
+mod man;
 mod migrate;
 mod verify;
 
@@ -29,6 +31,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Inspect(a) => inspect::run(a),
         Command::Verify(a) => verify::run(a),
         Command::CopyPackages(a) => copy_packages::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
+    }
+}
+
+/// Prints what `completions` or `man` generated. A reader that stops early (`| head`) is not
+/// an error.
+fn print_generated(text: &[u8]) -> Result<ExitCode, Failure> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Io(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
