@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use octo_migrate_core::{Progress, ProgressSink};
+use octo_migrate_core::{Phase, Progress, ProgressSink};
 
 /// How often the non-terminal log line is written.
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -43,63 +43,55 @@ fn mib(b: u64) -> f64 {
 
 impl ProgressSink for Reporter {
     fn report(&self, p: &Progress) {
-        let what = if p.pass == 1 { "indexing" } else { "migrating" };
+        // One short line per phase, named; the per-collection counts are in the final table.
+        let what = p.phase.name();
         let started = match self {
             Reporter::Bar(_, _, t) | Reporter::Log(_, t) => *t,
         };
         let rate = p.items as f64 / started.elapsed().as_secs_f64().max(0.001);
-        let counts: Vec<String> = p
-            .collections
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect();
-        let counts = if counts.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", counts.join(", "))
-        };
+        let counting = matches!(p.phase, Phase::Indexing | Phase::Migrating);
         match self {
-            Reporter::Bar(bar, pass, _) => {
-                let mut seen = pass.lock().expect("progress lock");
-                if *seen != p.pass {
-                    *seen = p.pass;
+            Reporter::Bar(bar, seen, _) => {
+                let mut seen = seen.lock().expect("progress lock");
+                let phase = p.phase as u8 + 1;
+                if *seen != phase {
+                    *seen = phase;
                     bar.reset();
-                    match p.dump_total {
-                        Some(total) => {
+                    let style = match p.dump_total {
+                        Some(total) if counting => {
                             bar.set_length(total);
-                            bar.set_style(
-                                ProgressStyle::with_template(
-                                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                                )
-                                .expect("template")
-                                .progress_chars("=> "),
-                            );
+                            ProgressStyle::with_template(
+                                "{msg} [{bar:24}] {bytes}/{total_bytes} eta {eta}",
+                            )
                         }
-                        None => bar.set_style(
-                            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}")
-                                .expect("template"),
-                        ),
-                    }
+                        _ if counting => ProgressStyle::with_template("{spinner} {msg} {bytes}"),
+                        _ => ProgressStyle::with_template("{spinner} {msg}"),
+                    };
+                    bar.set_style(style.expect("template").progress_chars("=> "));
                 }
-                bar.set_position(p.dump_bytes);
-                bar.set_message(format!(
-                    "pass {} {what}: {} documents ({rate:.0}/s){counts}",
-                    p.pass, p.items
-                ));
+                if counting {
+                    bar.set_position(p.dump_bytes);
+                    bar.set_message(format!("{what}: {} documents ({rate:.0}/s)", p.items));
+                } else {
+                    bar.set_message(what.to_owned());
+                }
             }
             Reporter::Log(state, _) => {
                 let mut s = state.lock().expect("progress lock");
-                if s.1 != p.pass || s.0.elapsed() >= LOG_EVERY {
+                let phase = p.phase as u8 + 1;
+                if s.1 != phase || s.0.elapsed() >= LOG_EVERY {
                     s.0 = Instant::now();
-                    s.1 = p.pass;
+                    s.1 = phase;
+                    if !counting {
+                        eprintln!("{what}");
+                        return;
+                    }
                     let of = p
                         .dump_total
                         .map(|t| format!(" of {:.1} MiB", mib(t)))
                         .unwrap_or_default();
                     eprintln!(
-                        "pass {} {what}: {:.1} MiB{of} of the dump, {} documents ({rate:.0}/s){counts}",
-                        p.pass,
+                        "{what}: {:.1} MiB{of} of the dump, {} documents ({rate:.0}/s)",
                         mib(p.dump_bytes),
                         p.items
                     );

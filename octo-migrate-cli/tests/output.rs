@@ -217,3 +217,29 @@ fn the_last_line_says_what_a_merge_did() {
         "{summary}"
     );
 }
+
+#[test]
+fn progress_names_each_phase_on_short_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = migrate(dir.path(), &sample()).output().unwrap();
+    let stderr = text(&out.stderr);
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning") && !l.starts_with("  "))
+        .collect();
+    for phase in [
+        "pass 1 indexing",
+        "pass 2 migrating",
+        "task logs",
+        "committing",
+        "moving files",
+    ] {
+        assert!(
+            progress.iter().any(|l| l.starts_with(phase)),
+            "{phase}: {stderr}"
+        );
+    }
+    for l in &progress {
+        assert!(l.chars().count() <= 80, "{l}");
+    }
+}

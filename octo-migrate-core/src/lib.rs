@@ -94,7 +94,7 @@ pub mod verify;
 
 pub use crypto::{KeyFormatError, MasterKey, Secret};
 pub use error::{Error, ErrorKind, Location, Result};
-pub use pipeline::{CancelToken, Merge, Migration, Progress, ProgressSink, TaskLogs};
+pub use pipeline::{CancelToken, Merge, Migration, Phase, Progress, ProgressSink, TaskLogs};
 pub use preflight::Problem;
 pub use report::Report;
 pub use sink::Sink;

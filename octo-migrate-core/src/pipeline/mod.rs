@@ -42,6 +42,8 @@ use files::Staging;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
+    /// What the migration is doing.
+    pub phase: Phase,
     /// Pass 2: documents migrated so far per 2.6 collection.
     pub collections: Vec<(String, u64)>,
     /// 1 (index) or 2 (transform and write).
@@ -52,6 +54,50 @@ pub struct Progress {
     pub dump_total: Option<u64>,
     /// Documents and attachments read so far in this pass.
     pub items: u64,
+}
+
+/// The phases of a migration, in order; [`Progress`] says which one runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Pass 1: the dump read for the index.
+    #[default]
+    Indexing,
+    /// Pass 2: documents transformed and written (task logs converted beside).
+    Migrating,
+    /// The task logs pass 2 still needs, converted after it.
+    TaskLogs,
+    /// The target commits.
+    Committing,
+    /// The staged task logs and artifacts move into place.
+    MovingFiles,
+}
+
+impl Phase {
+    /// The phase in a few words, for a progress line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Indexing => "pass 1 indexing",
+            Phase::Migrating => "pass 2 migrating",
+            Phase::TaskLogs => "task logs",
+            Phase::Committing => "committing",
+            Phase::MovingFiles => "moving files",
+        }
+    }
+}
+
+impl Progress {
+    /// The start of a phase that has no counts of its own.
+    fn at(phase: Phase) -> Progress {
+        Progress {
+            phase,
+            collections: Vec::new(),
+            pass: 2,
+            dump_bytes: 0,
+            dump_total: None,
+            items: 0,
+        }
+    }
 }
 
 /// Receives [`Progress`]; called from the migrating thread.
@@ -149,6 +195,13 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// Tells the progress receiver that `phase` starts.
+    fn phase(&self, phase: Phase) {
+        if let Some(p) = &self.progress {
+            p.report(&Progress::at(phase));
+        }
+    }
+
     /// The options as the report records them.
     fn recorded(&self) -> RunOptions {
         RunOptions {
@@ -418,6 +471,7 @@ pub(crate) fn migrate(
                 // The commit protocol (docs/DESIGN.md "Crash safety"): the staging folder
                 // records how to tell whether the target committed, the target commits, the
                 // folder is marked committed and its files move into place.
+                opts.phase(Phase::Committing);
                 let mut staging = staging;
                 if let Some(st) = staging.as_mut() {
                     if let Err(e) = st.committing(s.commit_evidence().as_ref()) {
@@ -437,6 +491,7 @@ pub(crate) fn migrate(
                 }
                 report.committed = true;
                 if let Some(st) = staging {
+                    opts.phase(Phase::MovingFiles);
                     st.commit()
                         .map_err(|e| e.after_commit().with_report(report.clone()))?;
                 }
@@ -546,6 +601,7 @@ fn run(
     }
 
     if opts.converts_logs() {
+        opts.phase(Phase::TaskLogs);
         logs::reconcile(
             b,
             &index,

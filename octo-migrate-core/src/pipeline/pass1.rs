@@ -21,6 +21,7 @@ pub(super) fn index(b: &mut Backup, run: &mut Run<'_>) -> Result<Index> {
     let tell = |bytes: u64, items: u64| {
         if let Some(p) = &opts.progress {
             p.report(&Progress {
+                phase: super::Phase::Indexing,
                 pass: 1,
                 dump_bytes: bytes,
                 dump_total: None,

@@ -372,6 +372,7 @@ impl Writer<'_, '_> {
         }
         if let Some(p) = self.progress {
             p.report(&Progress {
+                phase: super::Phase::Migrating,
                 pass: 2,
                 dump_bytes: at,
                 dump_total: Some(self.total),
