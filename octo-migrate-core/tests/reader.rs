@@ -321,3 +321,41 @@ fn pass_1_falls_back_to_the_full_parse_on_what_its_fast_path_does_not_read() {
         }
     }
 }
+
+/// Issue "Nothing lost, whatever happens", finding 1: a backup without `MasterKeyCheck.txt`
+/// whose dump is deflated in the ZIP (as a zip tool re-packing it may do) was refused with the
+/// right key ("not a whole number of AES blocks": the block check ran on the compressed size),
+/// and a wrong key was reported as a corrupt backup.
+#[test]
+fn finding_01_deflated_dump_without_key_check_opens_with_the_right_key() {
+    for (seed, gzip) in [(11u64, true), (12, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.octobak");
+        // A fixed key and IVs: the same bytes on every run.
+        let key = sample::sample_key(seed);
+        let mut w =
+            BackupWriter::with_seed(Cursor::new(Vec::new()), &key, EntryForm::MkStream, seed);
+        w.deflate_mk_streams(true);
+        w.write_backup_json("2.6.5.1010", "2015-06-30T10:11:12+00:00")
+            .unwrap();
+        let mut d = w
+            .start_dump(&DumpOptions {
+                gzip,
+                ..DumpOptions::default()
+            })
+            .unwrap();
+        for i in 1..=3 {
+            d.write_doc(&project(&format!("projects-{i}"))).unwrap();
+        }
+        d.finish().unwrap();
+        w.write_activity_log("ServerTasks-1", b"a log line\n", true)
+            .unwrap();
+        std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+
+        assert_eq!(read_all(&path, &key).unwrap(), 3, "gzip {gzip}");
+        for other in [MasterKey::generate(), sample::sample_key(seed + 100)] {
+            let e = Backup::open(&path, &other).unwrap_err();
+            assert!(e.is_wrong_key(), "gzip {gzip}: {e}");
+        }
+    }
+}
