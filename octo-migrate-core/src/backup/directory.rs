@@ -135,6 +135,9 @@ impl std::fmt::Display for ScanError {
     }
 }
 
+/// The task id of an entry name, if the entry is an activity log.
+type IsLog = dyn Fn(&str) -> Option<String>;
+
 /// Where the central directory is: `count` records in `size` bytes from `start`; `shift` is
 /// added to every offset the archive states (bytes before the archive).
 struct Cd {
@@ -239,7 +242,7 @@ fn for_each_record(
 pub(super) fn scan(
     file: &SharedFile,
     len: u64,
-    is_log: &dyn Fn(&str) -> Option<String>,
+    is_log: &IsLog,
     entry_key: &dyn Fn(&str) -> String,
 ) -> Result<Directory, ScanError> {
     let mut f = file.clone();
@@ -463,12 +466,7 @@ fn first_duplicate<T: Copy + Ord>(
 /// The names of the records whose local headers are at `starts` (only activity logs, when
 /// `is_log` is given). Two equal starts give the first and the second record there. For error
 /// messages: reads the directory again.
-fn names_at(
-    file: &SharedFile,
-    cd: &Cd,
-    starts: [u64; 2],
-    is_log: Option<&dyn Fn(&str) -> Option<String>>,
-) -> [String; 2] {
+fn names_at(file: &SharedFile, cd: &Cd, starts: [u64; 2], is_log: Option<&IsLog>) -> [String; 2] {
     let mut out: [Option<String>; 2] = [None, None];
     let _ = for_each_record(file, cd, &mut |rec| {
         let Ok(sizes) = rec.sizes(cd.shift) else {
