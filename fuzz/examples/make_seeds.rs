@@ -9,7 +9,7 @@ use std::io::{self, Cursor};
 use std::path::Path;
 
 use octo_migrate_core::MasterKey;
-use octo_migrate_sample::{sample_key, BackupWriter, DumpOptions, EntryForm};
+use octo_migrate_sample::{edit_directory, sample_key, BackupWriter, DumpOptions, EntryForm};
 use serde_json::json;
 
 /// Seed of the fixed key; must match `fuzz_targets/backup_open.rs`.
@@ -22,6 +22,8 @@ struct Tiny {
     gzip: bool,
     attachments_first: bool,
     log: Option<bool>,
+    /// MK streams deflated in the ZIP, as a re-packing zip tool may.
+    deflate_mk: bool,
 }
 
 impl Default for Tiny {
@@ -33,12 +35,14 @@ impl Default for Tiny {
             gzip: true,
             attachments_first: false,
             log: Some(true),
+            deflate_mk: false,
         }
     }
 }
 
 fn tiny(key: &MasterKey, t: &Tiny) -> io::Result<Vec<u8>> {
     let mut bw = BackupWriter::with_seed(Cursor::new(Vec::new()), key, t.form, 1);
+    bw.deflate_mk_streams(t.deflate_mk);
     bw.write_backup_json(t.version, "2015-06-29T23:30:00+00:00")?;
     if t.key_check {
         bw.write_master_key_check()?;
@@ -114,6 +118,19 @@ fn main() -> io::Result<()> {
         log: None,
         ..Tiny::default()
     })?)?;
+    put(&b, "mk_deflated_no_keycheck.octobak", &tiny(&key, &Tiny {
+        key_check: false,
+        deflate_mk: true,
+        ..Tiny::default()
+    })?)?;
+    // The activity log's directory record three times (the reader refuses it as corrupt).
+    let repeated = edit_directory(&tiny(&key, &Tiny::default())?, |records| {
+        if let Some(log) = records.iter().find(|r| r.name().starts_with("ActivityLogs/")) {
+            let log = log.clone();
+            records.extend([log.clone(), log]);
+        }
+    })?;
+    put(&b, "repeated_log_record.octobak", &repeated)?;
     put(&b, "wrong_key.octobak", &tiny(&sample_key(1), &Tiny { log: None, ..Tiny::default() })?)?;
 
     let s = root.join("smuggler_parse");

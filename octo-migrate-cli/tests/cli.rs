@@ -1003,3 +1003,51 @@ fn finding_7_onlylogs_takes_overwrite_and_nooverwrite() {
     onlylogs(&["--overwrite"]).code(1);
     assert_eq!(std::fs::read(&first).unwrap(), converted);
 }
+
+/// Issue "Nothing lost, whatever happens", finding 16b: unknown entries are counted all but
+/// listed up to a cap; what `migrate` and `inspect` print says how many more there are.
+#[test]
+fn finding_16b_unknown_entries_beyond_the_cap_are_printed_as_and_n_more() {
+    use octo_migrate_sample::{BackupWriter, DumpOptions, EntryForm};
+    let dir = tempfile::tempdir().unwrap();
+    let key = octo_migrate_sample::sample_key(16);
+    let mut w = BackupWriter::new(std::io::Cursor::new(Vec::new()), &key, EntryForm::MkStream);
+    w.write_master_key_check().unwrap();
+    w.start_dump(&DumpOptions::default())
+        .unwrap()
+        .finish()
+        .unwrap();
+    for i in 0..250 {
+        w.write_plain_entry(&format!("extra/{i}.bin"), b"abc")
+            .unwrap();
+    }
+    let backup = dir.path().join("b.octobak");
+    std::fs::write(&backup, w.finish().unwrap().into_inner()).unwrap();
+    std::fs::write(dir.path().join("k.txt"), key.expose_base64()).unwrap();
+    let stdout = |args: &[&str], code: i32| {
+        let out = cmd()
+            .current_dir(dir.path())
+            .args(args)
+            .args(["--file", "b.octobak", "--master-key-file", "k.txt"])
+            .assert()
+            .code(code)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let text = stdout(&["migrate", "--dry-run"], 0);
+    assert!(
+        text.contains("250 entries of the backup not used"),
+        "{text}"
+    );
+    assert!(text.contains("extra/0.bin (3 bytes)"), "{text}");
+    assert!(text.contains("and 150 more"), "{text}");
+    let text = stdout(&["inspect"], 0);
+    assert!(text.contains("extra/99.bin"), "{text}");
+    assert!(!text.contains("extra/100.bin"), "{text}");
+    assert!(text.contains("and 150 more"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&["inspect", "--json"], 0)).unwrap();
+    assert_eq!(v["entry_count"], 252);
+    assert_eq!(v["entries"].as_array().unwrap().len(), 102);
+}

@@ -241,3 +241,44 @@ fn bad_documents_and_old_versions() {
     };
     assert_eq!(run("missing dump", &no_dump.0, &no_dump.1).0, 4);
 }
+
+/// Issue "Nothing lost, whatever happens", finding 14: one activity log's directory record
+/// repeated 200 times made `migrate` convert that log 200 times (it did not finish in 120 s);
+/// two dump entries were accepted. Now exit 4 at once, naming the entry, nothing written.
+#[test]
+fn finding_14_a_repeated_directory_record_exits_4_at_once() {
+    let (bytes, key) = sample_bytes();
+    let mut log = String::new();
+    let repeated = sample::edit_directory(&bytes, |records| {
+        let r = records
+            .iter()
+            .find(|r| r.name().starts_with("ActivityLogs/"))
+            .unwrap()
+            .clone();
+        log = r.name();
+        records.extend(std::iter::repeat_n(r, 199));
+    })
+    .unwrap();
+    let second_dump = sample::edit_directory(&bytes, |records| {
+        let d = records
+            .iter()
+            .find(|r| r.name() == "RavenDB/Raven.dump")
+            .unwrap()
+            .renamed("ravendb\\raven.DUMP");
+        records.push(d);
+    })
+    .unwrap();
+    for (name, b, entry) in [
+        ("a log 200 times", repeated, log.as_str()),
+        ("a second dump", second_dump, "RavenDB/Raven.dump"),
+    ] {
+        let started = std::time::Instant::now();
+        let (code, stderr) = run(name, &b, &key);
+        assert_eq!(code, 4, "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("entry {entry}")),
+            "{name}: {stderr}"
+        );
+        assert!(started.elapsed().as_secs() < 20, "{name}: slow");
+    }
+}

@@ -9,13 +9,14 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backup::Backup;
+use crate::backup::{Backup, EntryKind};
 use crate::collections::{self, Kind};
 use crate::crypto::MasterKey;
 use crate::error::Result;
 use crate::ids::id_hash;
 use crate::maxage::{age_field, Cutoff, HistoryIndex};
 use crate::parse::{read_export, Item};
+use crate::report::UNKNOWN_ENTRY_EXAMPLES;
 use crate::schema::format_datetime;
 use crate::schema::parse_datetime;
 
@@ -52,8 +53,11 @@ pub struct Inspection {
     pub octopus_version: Option<String>,
     /// `Backup.json`'s `Created`.
     pub created: Option<String>,
-    /// Every entry except the activity logs.
+    /// Every entry except the activity logs, in the archive's order, of the entries this tool
+    /// does not use only the first [`crate::report::UNKNOWN_ENTRY_EXAMPLES`].
     pub entries: Vec<EntrySummary>,
+    /// How many entries there are except the activity logs (listed or not).
+    pub entry_count: u64,
     /// The activity logs (one per task), in summary.
     pub activity_logs: crate::backup::ActivityLogs,
     /// Documents per collection (`Raven-Entity-Name`), system documents left out.
@@ -144,6 +148,7 @@ pub fn inspect(
         }
         Ok(())
     })?;
+    let mut unknown = 0usize;
     let mut keeps = BTreeMap::new();
     for (days, h) in &mut histories {
         h.decide();
@@ -161,12 +166,19 @@ pub fn inspect(
         entries: b
             .entries()
             .iter()
+            .filter(|e| {
+                e.kind != EntryKind::Unknown || {
+                    unknown += 1;
+                    unknown <= UNKNOWN_ENTRY_EXAMPLES
+                }
+            })
             .map(|e| EntrySummary {
                 name: e.name.clone(),
                 size: e.size,
                 winzip_aes: e.winzip_aes,
             })
             .collect(),
+        entry_count: b.entries().len() as u64,
         activity_logs: b.activity_logs(),
         collections: counts,
         system_documents: system,

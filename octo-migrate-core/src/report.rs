@@ -221,8 +221,10 @@ pub struct Report {
     pub dangling_references: BTreeMap<String, Dangling>,
     /// Documents of unknown collections.
     pub unknown_collections: BTreeMap<String, Unknown>,
-    /// Entries of the backup that were not used.
+    /// Entries of the backup that were not used: the first [`UNKNOWN_ENTRY_EXAMPLES`].
     pub unknown_entries: Vec<UnknownEntry>,
+    /// How many entries of the backup were not used (listed or not).
+    pub unknown_entry_count: u64,
     /// Retention policies, which 3.x keeps on lifecycles: not migrated.
     pub retention_policies_not_migrated: Vec<String>,
     /// Task-log files written.
@@ -346,6 +348,9 @@ pub const EXAMPLES: usize = 5;
 pub const BAD_LINE_EXAMPLES: usize = 100;
 /// How many artifacts without content the report names (the count covers them all).
 pub const MISSING_CONTENT_EXAMPLES: usize = EXAMPLES * 20;
+/// How many unused entries of the backup the report (and `inspect`) names; the count covers
+/// them all. A backup may hold any number, and the report must stay readable.
+pub const UNKNOWN_ENTRY_EXAMPLES: usize = EXAMPLES * 20;
 
 /// Now, as the report writes times.
 pub(crate) fn now() -> String {
@@ -386,7 +391,12 @@ impl AddAssign<Report> for Report {
             u.count += v.count;
             extend_capped(&mut u.first_ids, v.first_ids, EXAMPLES);
         }
-        self.unknown_entries.extend(o.unknown_entries);
+        self.unknown_entry_count += o.unknown_entry_count;
+        extend_capped(
+            &mut self.unknown_entries,
+            o.unknown_entries,
+            UNKNOWN_ENTRY_EXAMPLES,
+        );
         self.retention_policies_not_migrated
             .extend(o.retention_policies_not_migrated);
         self.task_logs += o.task_logs;
@@ -588,6 +598,32 @@ impl fmt::Display for Report {
                     w.busy_seconds
                 )?;
             }
+        }
+        if self.unknown_entry_count > 0 {
+            let listed: Vec<String> = self
+                .unknown_entries
+                .iter()
+                .map(|e| format!("{} ({} bytes)", e.name, e.size))
+                .collect();
+            let more = self
+                .unknown_entry_count
+                .saturating_sub(self.unknown_entries.len() as u64);
+            writeln!(
+                f,
+                "note: {} entr{} of the backup not used: {}{}",
+                self.unknown_entry_count,
+                if self.unknown_entry_count == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                listed.join(", "),
+                if more > 0 {
+                    format!(", and {more} more")
+                } else {
+                    String::new()
+                }
+            )?;
         }
         if !self.retention_policies_not_migrated.is_empty() {
             writeln!(

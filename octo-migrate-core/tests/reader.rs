@@ -321,3 +321,226 @@ fn pass_1_falls_back_to_the_full_parse_on_what_its_fast_path_does_not_read() {
         }
     }
 }
+
+/// Issue "Nothing lost, whatever happens", finding 1: a backup without `MasterKeyCheck.txt`
+/// whose dump is deflated in the ZIP (as a zip tool re-packing it may do) was refused with the
+/// right key ("not a whole number of AES blocks": the block check ran on the compressed size),
+/// and a wrong key was reported as a corrupt backup.
+#[test]
+fn finding_01_deflated_dump_without_key_check_opens_with_the_right_key() {
+    for (seed, gzip) in [(11u64, true), (12, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.octobak");
+        // A fixed key and IVs: the same bytes on every run.
+        let key = sample::sample_key(seed);
+        let mut w =
+            BackupWriter::with_seed(Cursor::new(Vec::new()), &key, EntryForm::MkStream, seed);
+        w.deflate_mk_streams(true);
+        w.write_backup_json("2.6.5.1010", "2015-06-30T10:11:12+00:00")
+            .unwrap();
+        let mut d = w
+            .start_dump(&DumpOptions {
+                gzip,
+                ..DumpOptions::default()
+            })
+            .unwrap();
+        for i in 1..=3 {
+            d.write_doc(&project(&format!("projects-{i}"))).unwrap();
+        }
+        d.finish().unwrap();
+        w.write_activity_log("ServerTasks-1", b"a log line\n", true)
+            .unwrap();
+        std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+
+        assert_eq!(read_all(&path, &key).unwrap(), 3, "gzip {gzip}");
+        for other in [MasterKey::generate(), sample::sample_key(seed + 100)] {
+            let e = Backup::open(&path, &other).unwrap_err();
+            assert!(e.is_wrong_key(), "gzip {gzip}: {e}");
+        }
+    }
+}
+
+/// A backup with a key check, a dump of one project, three activity logs and `extra` entries
+/// written as they come (name, plain content): encrypted, or plain when the name ends in `.txt`.
+fn backup_with(extra: &[(&str, &[u8])]) -> (Vec<u8>, MasterKey) {
+    let key = sample::sample_key(14);
+    let mut w = BackupWriter::with_seed(Cursor::new(Vec::new()), &key, EntryForm::MkStream, 14);
+    w.write_master_key_check().unwrap();
+    let mut d = w.start_dump(&DumpOptions::default()).unwrap();
+    d.write_doc(&project("projects-1")).unwrap();
+    d.finish().unwrap();
+    for t in ["ServerTasks-1", "ServerTasks-2", "ServerTasks-3"] {
+        let line = format!("{t}/a|2015-06-01T10:00:00+00:00|200||\"hello\"\n");
+        w.write_activity_log(t, line.repeat(50).as_bytes(), true)
+            .unwrap();
+    }
+    for (name, data) in extra {
+        if name.ends_with(".txt") {
+            w.write_plain_entry(name, data).unwrap();
+        } else {
+            w.write_entry(name, data, false).unwrap();
+        }
+    }
+    (w.finish().unwrap().into_inner(), key)
+}
+
+/// Opens `bytes` as a backup; the error when it fails.
+fn open_bytes(bytes: &[u8], key: &MasterKey) -> Option<octo_migrate_core::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.octobak");
+    std::fs::write(&path, bytes).unwrap();
+    read_all(&path, key).err()
+}
+
+/// Issue "Nothing lost, whatever happens", finding 14: a central directory that repeats one
+/// record N times converted the same activity log N times; two dump entries were accepted and
+/// the last used. Duplicate names (as entries are matched: case ignored, `\` as `/`; for logs,
+/// one task), records sharing or overlapping local data: all a corrupt backup naming the entry,
+/// found while the directory is read.
+#[test]
+fn finding_14_duplicate_and_overlapping_directory_entries_are_corrupt() {
+    use sample::{edit_directory, DirectoryRecord};
+    let (good, key) = backup_with(&[]);
+    assert!(
+        open_bytes(&good, &key).is_none(),
+        "the unedited backup reads"
+    );
+    let find = |recs: &[DirectoryRecord], name: &str| -> DirectoryRecord {
+        recs.iter().find(|r| r.name() == name).unwrap().clone()
+    };
+    let log = "ActivityLogs/ServerTasks-2.log";
+    let dump = "RavenDB/Raven.dump";
+    let mut cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "one log's record 200 times",
+            edit_directory(&good, |r| {
+                let l = find(r, log);
+                r.extend(std::iter::repeat_n(l, 199));
+            })
+            .unwrap(),
+            log,
+            "more than once",
+        ),
+        (
+            "the dump's record twice",
+            edit_directory(&good, |r| {
+                let d = find(r, dump);
+                r.push(d);
+            })
+            .unwrap(),
+            dump,
+            "more than once",
+        ),
+        (
+            "a second record at the dump's local header",
+            edit_directory(&good, |r| {
+                let d = find(r, dump).renamed("Other.bin");
+                r.push(d);
+            })
+            .unwrap(),
+            dump,
+            "same local header",
+        ),
+        (
+            "a record inside the dump's data",
+            edit_directory(&good, |r| {
+                let d = find(r, dump);
+                let inside = d.renamed("ActivityLogs/ServerTasks-9.log");
+                r.push(inside.at_local_header(d.local_header() + 40));
+            })
+            .unwrap(),
+            dump,
+            "inside this entry",
+        ),
+    ];
+    let plain: &[u8] = b"{\"Docs\":[]}";
+    for (what, extra, entry, says) in [
+        (
+            "a second dump, in another case with `\\`",
+            vec![("ravendb\\RAVEN.DUMP", plain)],
+            dump,
+            "same entry",
+        ),
+        (
+            "a second log of one task, in another case",
+            vec![("activitylogs/servertasks-2.log", plain)],
+            log,
+            "also the activity log of task ServerTasks-2",
+        ),
+        (
+            "a second log of one task, its number spelt otherwise",
+            vec![("ActivityLogs/ServerTasks-002.log", plain)],
+            log,
+            "also the activity log of task ServerTasks-2",
+        ),
+        (
+            "the key check twice",
+            vec![("/MasterKeyCheck.TXT", b"Hello, Octopus".as_slice())],
+            "MasterKeyCheck.txt",
+            "same entry",
+        ),
+        (
+            "an unknown entry twice",
+            vec![("Notes.txt", plain), ("./notes.TXT", plain)],
+            "Notes.txt",
+            "same entry",
+        ),
+    ] {
+        cases.push((what, backup_with(&extra).0, entry, says));
+    }
+    for (what, bytes, entry, says) in cases {
+        let started = std::time::Instant::now();
+        let e = open_bytes(&bytes, &key).unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(e.is_corrupt_backup(), "{what}: {e}");
+        let at = e.location().and_then(|l| l.entry.clone());
+        assert_eq!(at.as_deref(), Some(entry), "{what}: {e}");
+        assert!(e.to_string().contains(says), "{what}: {e}");
+        assert!(started.elapsed().as_secs() < 10, "{what}: slow");
+    }
+}
+
+/// Issue "Nothing lost, whatever happens", finding 16b: every unknown entry was listed in the
+/// report (1,000,000 of them made a 58 MB report). The report and `inspect` count them all and
+/// list the first few only; the printed report says how many more there are.
+#[test]
+fn finding_16b_unknown_entries_are_counted_all_and_listed_up_to_a_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.octobak");
+    let key = sample::sample_key(16);
+    let mut w = BackupWriter::with_seed(Cursor::new(Vec::new()), &key, EntryForm::MkStream, 16);
+    w.write_master_key_check().unwrap();
+    let mut d = w.start_dump(&DumpOptions::default()).unwrap();
+    d.write_doc(&project("projects-1")).unwrap();
+    d.finish().unwrap();
+    for i in 0..1000 {
+        w.write_plain_entry(&format!("extra/{i}.bin"), b"abc")
+            .unwrap();
+    }
+    std::fs::write(&path, w.finish().unwrap().into_inner()).unwrap();
+
+    let report = Migration::new(&path, &key).dry_run().unwrap();
+    let json = serde_json::to_value(&report).unwrap();
+    let listed = json["unknown_entries"].as_array().unwrap();
+    assert!(
+        !listed.is_empty() && listed.len() <= 100,
+        "{}",
+        listed.len()
+    );
+    assert_eq!(listed[0], json!({"name": "extra/0.bin", "size": 3}));
+    assert_eq!(json["unknown_entry_count"], 1000);
+    let more = 1000 - listed.len();
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!("and {more} more")),
+        "the printed report: {text}"
+    );
+
+    let as_of = chrono::DateTime::parse_from_rfc3339("2015-06-30T00:00:00+00:00").unwrap();
+    let i = octo_migrate_core::inspect::inspect(&path, &key, as_of).unwrap();
+    let json = serde_json::to_value(&i).unwrap();
+    let entries = json["entries"].as_array().unwrap();
+    assert!(entries.len() <= 102, "{}", entries.len());
+    assert!(entries.iter().any(|e| e["name"] == "RavenDB/Raven.dump"));
+    assert!(entries.iter().any(|e| e["name"] == "MasterKeyCheck.txt"));
+    assert_eq!(json["entry_count"], 1002);
+}

@@ -19,6 +19,7 @@
 //! through its public API only (`octo_migrate_core::crypto`).
 #![deny(missing_docs)]
 
+mod directory;
 mod generate;
 mod rng;
 mod writer;
@@ -30,6 +31,7 @@ use std::path::Path;
 
 use octo_migrate_core::MasterKey;
 
+pub use directory::{edit_directory, DirectoryRecord};
 pub use writer::{
     BackupWriter, DumpOptions, DumpWriter, EntryForm, EntryWriter, ACTIVITY_LOGS_DIR,
     BACKUP_JSON_ENTRY, DUMP_ENTRY, MASTER_KEY_CHECK_ENTRY, MASTER_KEY_CHECK_TEXT,

@@ -77,6 +77,8 @@ pub struct BackupWriter<W: Write + Seek> {
     /// `None`: IVs from the OS RNG; `Some`: deterministic IVs.
     ivs: Option<SplitMix64>,
     modified: DateTime,
+    /// Deflate MK-stream entries in the ZIP ([`BackupWriter::deflate_mk_streams`]).
+    deflate_mk: bool,
 }
 
 /// The fixed ZIP timestamp of every entry: 2015-06-29 23:30:00.
@@ -94,6 +96,7 @@ impl<W: Write + Seek> BackupWriter<W> {
             form,
             ivs: None,
             modified: fixed_zip_time(),
+            deflate_mk: false,
         }
     }
 
@@ -104,6 +107,14 @@ impl<W: Write + Seek> BackupWriter<W> {
             ivs: Some(SplitMix64::derive(seed, 0x1f, 0)),
             ..BackupWriter::new(w, key, form)
         }
+    }
+
+    /// Deflates the MK-stream entries written from now on, as a zip tool that re-packs the
+    /// backup may (Octopus stores them: ciphertext does not compress). The reader must then find
+    /// the key check's blocks behind the compression.
+    pub fn deflate_mk_streams(&mut self, yes: bool) -> &mut Self {
+        self.deflate_mk = yes;
+        self
     }
 
     /// The entry form this writer uses.
@@ -171,10 +182,13 @@ impl<W: Write + Seek> BackupWriter<W> {
         let iv = self.next_iv();
         let sink = match self.form {
             EntryForm::MkStream => {
-                // Ciphertext does not compress: store it.
-                let opts = self
-                    .options(CompressionMethod::Stored)
-                    .large_file(large_file);
+                // Ciphertext does not compress: store it (unless told otherwise).
+                let method = if self.deflate_mk {
+                    CompressionMethod::Deflated
+                } else {
+                    CompressionMethod::Stored
+                };
+                let opts = self.options(method).large_file(large_file);
                 self.zip.start_file(name, opts)?;
                 Sink::Mk(Box::new(MkStreamWriter::with_iv(
                     &mut self.zip,

@@ -36,6 +36,11 @@ pub(super) fn run(a: InspectArgs) -> Result<ExitCode, Failure> {
             }
         );
     }
+    // Entries the tool does not use are listed up to a cap; the count covers them all.
+    let more = i.entry_count.saturating_sub(i.entries.len() as u64);
+    if more > 0 {
+        let _ = writeln!(out, "... and {more} more");
+    }
     let _ = writeln!(
         out,
         "{:<40} {:>12} ({} task logs)",

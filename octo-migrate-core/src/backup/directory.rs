@@ -109,14 +109,142 @@ fn read_at(f: &mut SharedFile, at: u64, buf: &mut [u8]) -> io::Result<()> {
     f.read_exact(buf)
 }
 
+/// Why [`scan`] refused a directory.
+#[derive(Debug)]
+pub(super) enum ScanError {
+    /// Not a ZIP directory we can read (`InvalidData` with what is wrong and where, or an I/O
+    /// error).
+    Zip(io::Error),
+    /// A readable directory whose entry `entry` (as named in the archive) makes the backup
+    /// ambiguous: listed twice, or claiming bytes another entry claims.
+    Entry { entry: String, reason: String },
+}
+
+impl From<io::Error> for ScanError {
+    fn from(e: io::Error) -> ScanError {
+        ScanError::Zip(e)
+    }
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScanError::Zip(e) => e.fmt(f),
+            ScanError::Entry { entry, reason } => write!(f, "{entry}: {reason}"),
+        }
+    }
+}
+
+/// The task id of an entry name, if the entry is an activity log.
+type IsLog = dyn Fn(&str) -> Option<String>;
+
+/// Where the central directory is: `count` records in `size` bytes from `start`; `shift` is
+/// added to every offset the archive states (bytes before the archive).
+struct Cd {
+    start: u64,
+    size: u64,
+    count: u64,
+    shift: u64,
+}
+
+/// One record of the directory: its bytes (fixed part, name, extra field, comment).
+struct Record<'a> {
+    bytes: &'a [u8],
+    name_len: usize,
+    extra_len: usize,
+}
+
+impl Record<'_> {
+    fn head(&self) -> &[u8] {
+        &self.bytes[..CDFH_LEN]
+    }
+    fn name_raw(&self) -> &[u8] {
+        &self.bytes[CDFH_LEN..CDFH_LEN + self.name_len]
+    }
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.name_raw())
+    }
+    fn extra(&self) -> &[u8] {
+        &self.bytes[CDFH_LEN + self.name_len..CDFH_LEN + self.name_len + self.extra_len]
+    }
+    /// A folder, as zip tells them (the name ends in `/` or `\`).
+    fn is_dir(&self) -> bool {
+        matches!(self.name_raw().last(), Some(b'/' | b'\\'))
+    }
+    /// Sizes and where the local header is in the file (`shift` added).
+    fn sizes(&self, shift: u64) -> io::Result<Sizes> {
+        let mut s = Sizes::of(self.head(), self.extra());
+        s.offset = s
+            .offset
+            .checked_add(shift)
+            .ok_or_else(|| bad("an entry's local header lies beyond any file"))?;
+        Ok(s)
+    }
+}
+
+/// Calls `each` with every record of the directory, in order.
+fn for_each_record(
+    file: &SharedFile,
+    cd: &Cd,
+    each: &mut dyn FnMut(&Record<'_>) -> Result<(), ScanError>,
+) -> Result<(), ScanError> {
+    let mut r = io::BufReader::with_capacity(256 * 1024, {
+        let mut c = file.clone();
+        c.seek(SeekFrom::Start(cd.start))?;
+        c.take(cd.size)
+    });
+    let (count, cd_size) = (cd.count, cd.size);
+    let mut rec = Vec::with_capacity(512);
+    for n in 0..count {
+        let at = cd.start + r_pos(cd_size, &r);
+        let mut head = [0u8; CDFH_LEN];
+        r.read_exact(&mut head).map_err(|_| {
+            bad(format!(
+                "the central directory ends at entry #{n} of {count}"
+            ))
+        })?;
+        if u32_at(&head, 0) != CDFH_SIG {
+            return Err(bad(format!(
+                "entry #{n} of the central directory (byte {at}) has no record signature"
+            ))
+            .into());
+        }
+        let (name_len, extra_len, comment_len) = (
+            u16_at(&head, 28) as usize,
+            u16_at(&head, 30) as usize,
+            u16_at(&head, 32) as usize,
+        );
+        rec.clear();
+        rec.extend_from_slice(&head);
+        rec.resize(CDFH_LEN + name_len + extra_len + comment_len, 0);
+        r.read_exact(&mut rec[CDFH_LEN..]).map_err(|_| {
+            bad(format!(
+                "entry #{n} of the central directory (byte {at}) is cut off"
+            ))
+        })?;
+        each(&Record {
+            bytes: &rec,
+            name_len,
+            extra_len,
+        })?;
+    }
+    Ok(())
+}
+
 /// Reads the central directory of the ZIP in `file` (of `len` bytes), keeping every entry
 /// whose name `is_log` maps to a task id in the log table and copying the others' records.
-/// Errors are `InvalidData` with what is wrong and where.
+///
+/// A directory that lists one entry twice (the same name, compared as `entry_key` compares
+/// them; for activity logs, the same task), or two records whose local headers and data
+/// overlap, is refused ([`ScanError::Entry`]): each entry would be read as often as it is
+/// listed, and readers disagree on which of two same-named entries counts. Both checks sort
+/// what the scan keeps anyway, plus 16 bytes per record while it runs.
 pub(super) fn scan(
     file: &SharedFile,
     len: u64,
-    is_log: &dyn Fn(&str) -> Option<String>,
-) -> io::Result<Directory> {
+    is_log: &IsLog,
+    entry_key: &dyn Fn(&str) -> String,
+) -> Result<Directory, ScanError> {
     let mut f = file.clone();
     // The end record: the last signature whose comment reaches exactly the end of the file.
     let tail_len = len.min(EOCD_LEN + u16::MAX as u64);
@@ -132,7 +260,7 @@ pub(super) fn scan(
     let eocd = &tail[eocd_at..eocd_at + EOCD_LEN as usize];
     let eocd_pos = len - tail_len + eocd_at as u64;
     if u16_at(eocd, 4) != 0 || u16_at(eocd, 6) != 0 {
-        return Err(bad("a multi-disk archive"));
+        return Err(bad("a multi-disk archive").into());
     }
     let (mut count, mut cd_size, mut cd_offset) = (
         u16_at(eocd, 10) as u64,
@@ -143,14 +271,12 @@ pub(super) fn scan(
     let mut cd_end = eocd_pos;
     if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
         if eocd_pos < LOCATOR_LEN + EOCD64_LEN {
-            return Err(bad("a ZIP64 end record is announced but missing"));
+            return Err(bad("a ZIP64 end record is announced but missing").into());
         }
         let mut loc = [0u8; LOCATOR_LEN as usize];
         read_at(&mut f, eocd_pos - LOCATOR_LEN, &mut loc)?;
         if u32_at(&loc, 0) != LOCATOR_SIG {
-            return Err(bad(
-                "a ZIP64 end record is announced but its locator is missing",
-            ));
+            return Err(bad("a ZIP64 end record is announced but its locator is missing").into());
         }
         // It normally sits right before the locator; its stated offset is the fallback.
         let mut rec = [0u8; EOCD64_LEN as usize];
@@ -161,7 +287,7 @@ pub(super) fn scan(
             rec_pos = u64_at(&loc, 8);
             read_at(&mut f, rec_pos, &mut rec)?;
             if u32_at(&rec, 0) != EOCD64_SIG {
-                return Err(bad("the ZIP64 end record is not where its locator says"));
+                return Err(bad("the ZIP64 end record is not where its locator says").into());
             }
         }
         count = u64_at(&rec, 32);
@@ -176,71 +302,187 @@ pub(super) fn scan(
     let shift = cd_start
         .checked_sub(cd_offset)
         .ok_or_else(|| bad("the central directory is not where the end record says"))?;
+    let cd = Cd {
+        start: cd_start,
+        size: cd_size,
+        count,
+        shift,
+    };
 
-    let mut r = io::BufReader::with_capacity(256 * 1024, {
-        let mut c = file.clone();
-        c.seek(SeekFrom::Start(cd_start))?;
-        c.take(cd_size)
-    });
     let mut small = Vec::new();
     let mut others = 0u64;
     let mut logs = LogTable::default();
-    let mut rec = Vec::with_capacity(512);
-    for n in 0..count {
-        let at = cd_start + r_pos(cd_size, &r);
-        let mut head = [0u8; CDFH_LEN];
-        r.read_exact(&mut head).map_err(|_| {
-            bad(format!(
-                "the central directory ends at entry #{n} of {count}"
-            ))
-        })?;
-        if u32_at(&head, 0) != CDFH_SIG {
-            return Err(bad(format!(
-                "entry #{n} of the central directory (byte {at}) has no record signature"
-            )));
-        }
-        let (name_len, extra_len, comment_len) = (
-            u16_at(&head, 28) as usize,
-            u16_at(&head, 30) as usize,
-            u16_at(&head, 32) as usize,
-        );
-        rec.clear();
-        rec.extend_from_slice(&head);
-        rec.resize(CDFH_LEN + name_len + extra_len + comment_len, 0);
-        r.read_exact(&mut rec[CDFH_LEN..]).map_err(|_| {
-            bad(format!(
-                "entry #{n} of the central directory (byte {at}) is cut off"
-            ))
-        })?;
-        let name = String::from_utf8_lossy(&rec[CDFH_LEN..CDFH_LEN + name_len]);
+    // What every record claims of the file: its local header's fixed part and its data,
+    // `[local header, + 30 + compressed size)` (the local name and extra field may differ in
+    // length from the directory's, so they are left out: a legitimate archive never fails it).
+    // (Each record takes at least 46 bytes of the directory, which is inside the file.)
+    let mut claims: Vec<(u64, u64)> = Vec::with_capacity(count.min(cd_size / 46) as usize);
+    // The other files (not folders): (hash of the name as compared, where its record starts
+    // in `small`).
+    let mut other_keys: Vec<(u64, usize)> = Vec::new();
+    for_each_record(file, &cd, &mut |rec| {
+        let sizes = rec.sizes(shift)?;
+        claims.push((
+            sizes.offset,
+            sizes
+                .offset
+                .saturating_add(LOCAL_LEN)
+                .saturating_add(sizes.compressed),
+        ));
+        let name = rec.name();
         match is_log(&name) {
             Some(task) if !name.ends_with('/') => {
-                let extra = &rec[CDFH_LEN + name_len..CDFH_LEN + name_len + extra_len];
-                let sizes = Sizes::of(&head, extra);
                 let i = logs.len() as u32;
-                logs.push(&task, sizes.offset + shift, sizes.size);
-                if u16_at(&head, 8) & 0x08 != 0 {
+                logs.push(&task, sizes.offset, sizes.size);
+                if u16_at(rec.head(), 8) & 0x08 != 0 {
                     logs.described
-                        .push((i, sizes.compressed, sizes.size, u32_at(&head, 16)));
+                        .push((i, sizes.compressed, sizes.size, u32_at(rec.head(), 16)));
                 }
             }
             _ => {
-                small.extend_from_slice(&rec);
+                if !rec.is_dir() {
+                    other_keys.push((key_hash(&entry_key(&name)), small.len()));
+                }
+                small.extend_from_slice(rec.bytes);
                 others += 1;
             }
         }
-    }
+        Ok(())
+    })?;
     logs.offsets.shrink_to_fit();
     logs.names.shrink_to_fit();
     logs.ends.shrink_to_fit();
     logs.by_hash.sort_unstable();
     logs.by_hash.shrink_to_fit();
+
+    // One task, two logs (the same name twice, or two spellings of one task id).
+    let task_of = |i: u32| logs.task(i).map(crate::ids::rewrite_id).unwrap_or_default();
+    if let Some((a, b)) = first_duplicate(&logs.by_hash, task_of) {
+        let starts = [logs.offsets[a as usize], logs.offsets[b as usize]];
+        let [first, second] = names_at(file, &cd, starts, Some(is_log));
+        return Err(listed_twice(first, second, Some(&task_of(a))));
+    }
+    // One other entry twice (the dump, say).
+    other_keys.sort_unstable();
+    let name_in_small = |at: usize| {
+        let rec = &small[at..];
+        let n = u16_at(rec, 28) as usize;
+        String::from_utf8_lossy(&rec[CDFH_LEN..CDFH_LEN + n]).into_owned()
+    };
+    if let Some((a, b)) = first_duplicate(&other_keys, |at| entry_key(&name_in_small(at))) {
+        return Err(listed_twice(name_in_small(a), name_in_small(b), None));
+    }
+    drop(other_keys);
+    // Two records over the same bytes.
+    claims.sort_unstable();
+    let mut reach: Option<(u64, u64)> = None; // (end, start) of the claim reaching furthest
+    for &(start, end) in &claims {
+        if let Some((far, from)) = reach {
+            if start < far {
+                let [first, second] = names_at(file, &cd, [from, start], None);
+                let reason = if from == start {
+                    format!(
+                        "{second:?} has the same local header (byte {start}): \
+                         entries of a ZIP archive do not share their bytes"
+                    )
+                } else {
+                    format!(
+                        "{second:?} starts at byte {start}, inside this entry \
+                         (bytes {from}..{far}): entries of a ZIP archive do not overlap"
+                    )
+                };
+                return Err(ScanError::Entry {
+                    entry: first,
+                    reason,
+                });
+            }
+        }
+        if reach.is_none_or(|(far, _)| end > far) {
+            reach = Some((end, start));
+        }
+    }
+    drop(claims);
     end_records(&mut small, others, cd_offset);
     Ok(Directory {
         cd_start,
         small,
         logs,
     })
+}
+
+/// The error for entry `first` listed again as `second` (of `task`'s activity log).
+fn listed_twice(first: String, second: String, task: Option<&str>) -> ScanError {
+    let reason = if first == second {
+        "the ZIP directory lists this entry more than once: a backup holds each entry once"
+            .to_owned()
+    } else if let Some(task) = task {
+        format!(
+            "{second:?} is also the activity log of task {task}: a backup holds at most one \
+             per task"
+        )
+    } else {
+        format!(
+            "{second:?} is the same entry (names are compared with case ignored and `\\` as \
+             `/`): a backup holds each entry once"
+        )
+    };
+    ScanError::Entry {
+        entry: first,
+        reason,
+    }
+}
+
+/// Fixed part of a local header.
+const LOCAL_LEN: u64 = 30;
+
+/// A 64-bit hash of an entry name as compared (SipHash with fixed keys).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(key.as_bytes());
+    h.finish()
+}
+
+/// In `sorted` ((hash, item), sorted by hash then item), the first two items whose `key` is
+/// the same, earlier item first. Only items of equal hash are compared, by sorting each such
+/// run by key: n log n in all, whatever collisions an input may hold.
+fn first_duplicate<T: Copy + Ord>(
+    sorted: &[(u64, T)],
+    key: impl Fn(T) -> String,
+) -> Option<(T, T)> {
+    let mut found: Option<(T, T)> = None;
+    for run in sorted.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        let mut keyed: Vec<(String, T)> = run.iter().map(|&(_, t)| (key(t), t)).collect();
+        keyed.sort_unstable();
+        for w in keyed.windows(2) {
+            if w[0].0 == w[1].0 && found.is_none_or(|f| (w[0].1, w[1].1) < f) {
+                found = Some((w[0].1, w[1].1));
+            }
+        }
+    }
+    found
+}
+
+/// The names of the records whose local headers are at `starts` (only activity logs, when
+/// `is_log` is given). Two equal starts give the first and the second record there. For error
+/// messages: reads the directory again.
+fn names_at(file: &SharedFile, cd: &Cd, starts: [u64; 2], is_log: Option<&IsLog>) -> [String; 2] {
+    let mut out: [Option<String>; 2] = [None, None];
+    let _ = for_each_record(file, cd, &mut |rec| {
+        let Ok(sizes) = rec.sizes(cd.shift) else {
+            return Ok(());
+        };
+        if !starts.contains(&sizes.offset)
+            || is_log.is_some_and(|is_log| is_log(&rec.name()).is_none())
+        {
+            return Ok(());
+        }
+        if let Some(slot) = (0..2).find(|&k| out[k].is_none() && starts[k] == sizes.offset) {
+            out[slot] = Some(rec.name().into_owned());
+        }
+        Ok(())
+    });
+    out.map(Option::unwrap_or_default)
 }
 
 /// Bytes of the directory read so far.
@@ -385,6 +627,10 @@ mod tests {
             .map(str::to_owned)
     }
 
+    fn key(name: &str) -> String {
+        name.to_lowercase()
+    }
+
     fn shared(bytes: &[u8]) -> SharedFile {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
@@ -419,7 +665,7 @@ mod tests {
         w.write_all(b"dump").unwrap();
         let bytes = w.finish().unwrap().into_inner();
         let file = shared(&bytes);
-        let d = scan(&file, bytes.len() as u64, &log_name).unwrap();
+        let d = scan(&file, bytes.len() as u64, &log_name, &key).unwrap();
         assert_eq!(d.logs.len(), 66_000);
         assert_eq!(d.logs.task(65_999), Some("servertasks-65999"));
         assert_eq!(read_log(&file, &d.logs, 65_432), b"log 65432");
@@ -459,7 +705,7 @@ mod tests {
         w.write_all(b"second").unwrap();
         let bytes = w.finish().unwrap().into_inner();
         let file = shared(&bytes);
-        let d = scan(&file, bytes.len() as u64, &log_name).unwrap();
+        let d = scan(&file, bytes.len() as u64, &log_name, &key).unwrap();
         assert_eq!(d.logs.len(), 2);
         assert_eq!(d.logs.described.len(), 2, "both logs were streamed");
         assert_eq!(read_log(&file, &d.logs, 0), b"a line of log\n".repeat(500));
@@ -470,6 +716,20 @@ mod tests {
         let mut dump = String::new();
         z.by_index(0).unwrap().read_to_string(&mut dump).unwrap();
         assert_eq!(dump, "dump");
+    }
+
+    #[test]
+    fn duplicates_are_found_inside_runs_of_equal_hashes_only() {
+        let key = |i: u32| ["a", "b", "a", "c", "b"][i as usize].to_owned();
+        // Colliding hashes with different keys are not duplicates.
+        assert_eq!(first_duplicate(&[(7, 0), (7, 1), (7, 3)], key), None);
+        assert_eq!(first_duplicate(&[(1, 0), (2, 2)], key), None);
+        // The earliest pair, earlier item first, whatever the runs' order.
+        let sorted = [(3, 1), (3, 4), (5, 0), (5, 2), (5, 3)];
+        assert_eq!(first_duplicate(&sorted, key), Some((0, 2)));
+        // Many colliding, all different: sorted, not compared pairwise.
+        let many: Vec<(u64, u32)> = (0..200_000).map(|i| (9, i)).collect();
+        assert_eq!(first_duplicate(&many, |i| i.to_string()), None);
     }
 
     #[test]
@@ -484,21 +744,23 @@ mod tests {
             w.write_all(b"x").unwrap();
         }
         let bytes = w.finish().unwrap().into_inner();
-        assert!(scan(&shared(&[]), 0, &log_name).is_err());
-        assert!(scan(&shared(b"PK\x05\x06"), 4, &log_name).is_err());
+        assert!(scan(&shared(&[]), 0, &log_name, &key).is_err());
+        assert!(scan(&shared(b"PK\x05\x06"), 4, &log_name, &key).is_err());
         for cut in (0..bytes.len()).step_by(7) {
-            let _ = scan(&shared(&bytes[..cut]), cut as u64, &log_name);
+            let _ = scan(&shared(&bytes[..cut]), cut as u64, &log_name, &key);
         }
         for at in 0..bytes.len() {
             let mut b = bytes.clone();
             b[at] ^= 0xFF;
-            let _ = scan(&shared(&b), b.len() as u64, &log_name);
+            let _ = scan(&shared(&b), b.len() as u64, &log_name, &key);
         }
         // The directory's first record without its signature.
-        let d = scan(&shared(&bytes), bytes.len() as u64, &log_name).unwrap();
+        let d = scan(&shared(&bytes), bytes.len() as u64, &log_name, &key).unwrap();
         let mut b = bytes.clone();
         b[d.cd_start as usize] = 0;
-        let e = scan(&shared(&b), b.len() as u64, &log_name).err().unwrap();
+        let e = scan(&shared(&b), b.len() as u64, &log_name, &key)
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("no record signature"), "{e}");
     }
 }

@@ -62,16 +62,21 @@ fn check_text(b: &mut Backup, index: usize) -> Result<()> {
 fn check_dump_blocks(b: &mut Backup, index: usize) -> Result<()> {
     let name = b.entry_name(index);
     let loc = b.loc(Some(&name));
+    // The MK stream is the entry's content: for a stored entry the bytes in the file, for a
+    // deflated one what inflating gives, whose length is the directory's uncompressed size
+    // (the compressed size says nothing about AES blocks).
     let (stored, start, len) = {
         let f = b
             .archive
             .by_index_raw(index)
             .map_err(|e| super::zip_error(loc.clone(), e))?;
-        (
-            f.compression() == zip::CompressionMethod::Stored,
-            f.data_start(),
-            f.compressed_size(),
-        )
+        let stored = f.compression() == zip::CompressionMethod::Stored;
+        let len = if stored {
+            f.compressed_size()
+        } else {
+            f.size()
+        };
+        (stored, f.data_start(), len)
     };
     if len < (2 * BLOCK) as u64 {
         return Err(Error::corrupt(

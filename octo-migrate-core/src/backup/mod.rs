@@ -133,10 +133,23 @@ impl Backup {
                 format!("not a readable ZIP archive: {e}"),
             )
         };
-        let dir = directory::scan(&shared, file_size, &|name| {
-            log_task_id(&layout::normalize_entry_name(name)).map(str::to_owned)
-        })
-        .map_err(|e| not_zip(&e))?;
+        let dir = directory::scan(
+            &shared,
+            file_size,
+            &|name| log_task_id(&layout::normalize_entry_name(name)).map(str::to_owned),
+            &layout::normalize_entry_name,
+        )
+        .map_err(|e| match e {
+            directory::ScanError::Zip(e) => not_zip(&e),
+            directory::ScanError::Entry { entry, reason } => Error::corrupt(
+                Location {
+                    file: Some(path.clone()),
+                    entry: Some(entry),
+                    ..Location::default()
+                },
+                reason,
+            ),
+        })?;
         let view = ZipView::new(shared.clone(), dir.cd_start, dir.small);
         let archive = ZipArchive::new(view).map_err(|e| not_zip(&e))?;
         let mut entries = Vec::new();

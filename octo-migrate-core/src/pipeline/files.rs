@@ -164,7 +164,12 @@ impl Staging {
             Some(CommitEvidence::Disappears(p)) => format!("{COMMITTED_IF_GONE}{}\n", p.display()),
             None => String::new(),
         };
-        write_synced(&self.dir.join(COMMITTING_MARKER), text.as_bytes())?;
+        // Whole or not at all: a kill while writing leaves only the temporary name, which
+        // reads as "not committing" (the target's commit has not begun).
+        let temp = self.dir.join(format!("{COMMITTING_MARKER}.tmp"));
+        let marker = self.dir.join(COMMITTING_MARKER);
+        write_synced(&temp, text.as_bytes())?;
+        fs::rename(&temp, &marker).map_err(|e| files_err(&marker, e))?;
         self.keep = true;
         Ok(())
     }
@@ -327,6 +332,44 @@ impl Drop for Staging {
 
 #[cfg(test)]
 mod tests {
+    use super::{
+        fate, Fate, COMMITTED_IF_EXISTS, COMMITTED_IF_GONE, COMMITTED_MARKER, COMMITTING_MARKER,
+    };
+
+    #[test]
+    fn an_interrupted_runs_fate_follows_its_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = dir.path().join("staging");
+        std::fs::create_dir(&st).unwrap();
+        let evidence = dir.path().join("octopus3.db");
+        assert_eq!(fate(&st), Fate::RollBack, "no marker: not committing");
+        // Killed while writing the marker: only its temporary name exists.
+        std::fs::write(st.join(format!("{COMMITTING_MARKER}.tmp")), b"").unwrap();
+        assert_eq!(fate(&st), Fate::RollBack);
+        let marker = st.join(COMMITTING_MARKER);
+        std::fs::write(
+            &marker,
+            format!("{COMMITTED_IF_EXISTS}{}\n", evidence.display()),
+        )
+        .unwrap();
+        assert_eq!(fate(&st), Fate::RollBack, "the new database never appeared");
+        std::fs::write(&evidence, b"db").unwrap();
+        assert_eq!(fate(&st), Fate::RollForward);
+        let journal = dir.path().join("octopus3.db-journal");
+        std::fs::write(
+            &marker,
+            format!("{COMMITTED_IF_GONE}{}\n", journal.display()),
+        )
+        .unwrap();
+        assert_eq!(fate(&st), Fate::RollForward, "the journal is gone");
+        std::fs::write(&journal, b"hot").unwrap();
+        assert_eq!(fate(&st), Fate::RollBack);
+        std::fs::write(&marker, b"").unwrap();
+        assert_eq!(fate(&st), Fate::Keep, "a target that cannot tell");
+        std::fs::write(st.join(COMMITTED_MARKER), b"").unwrap();
+        assert_eq!(fate(&st), Fate::RollForward);
+    }
+
     use super::{safe_file_name, task_log_file_name, MAX_NAME_BYTES};
 
     #[test]

@@ -30,7 +30,9 @@ use crate::ids::id_hash;
 use crate::layout;
 use crate::maxage::Cutoff;
 use crate::merge::{Merger, Mode};
-use crate::report::{Report, RunOptions, Status, UnknownEntry, MISSING_CONTENT_EXAMPLES};
+use crate::report::{
+    Report, RunOptions, Status, UnknownEntry, MISSING_CONTENT_EXAMPLES, UNKNOWN_ENTRY_EXAMPLES,
+};
 use crate::sink::{Existing, Sink};
 use crate::transform::{Context, Output};
 use pass2::Target;
@@ -402,10 +404,13 @@ pub(crate) fn migrate(
     report.backup_bytes = b.file_size();
     for e in b.entries() {
         if e.kind == EntryKind::Unknown {
-            report.unknown_entries.push(UnknownEntry {
-                name: e.name.clone(),
-                size: e.size,
-            });
+            report.unknown_entry_count += 1;
+            if report.unknown_entries.len() < UNKNOWN_ENTRY_EXAMPLES {
+                report.unknown_entries.push(UnknownEntry {
+                    name: e.name.clone(),
+                    size: e.size,
+                });
+            }
         }
     }
     // One migration at a time fills a files folder: its lock is held until the files are in

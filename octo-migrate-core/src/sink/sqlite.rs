@@ -339,15 +339,17 @@ impl Sink for SqliteSink {
     }
 
     fn commit_evidence(&self) -> Option<CommitEvidence> {
+        // Absolute, so a next run from another working folder looks at the same file.
+        let path = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
         Some(match &self.work_path {
             // A new database appears under its name only by the commit (the lock keeps any
             // other migration from making it; the move never replaces a file).
-            Some(_) => CommitEvidence::Appears(self.path.clone()),
+            Some(_) => CommitEvidence::Appears(path),
             // An existing one is committed when its rollback journal is gone (journal_mode =
             // DELETE). A rollback deletes it too, but a rollback also deletes the staging
             // folder; only a kill leaves both, and a kill leaves a hot journal.
             None => {
-                let mut journal = self.path.clone().into_os_string();
+                let mut journal = path.into_os_string();
                 journal.push("-journal");
                 CommitEvidence::Disappears(PathBuf::from(journal))
             }
