@@ -512,6 +512,15 @@ impl Report {
         self.warnings = w;
     }
 
+    /// Marks the end of a run that succeeded (migrated, or a dry run that would).
+    pub(crate) fn finish_ok(&mut self) {
+        self.finish(if self.dry_run {
+            Status::DryRun
+        } else {
+            Status::Migrated
+        });
+    }
+
     /// Marks the end of the run: its status, time and complete warnings.
     pub(crate) fn finish(&mut self, status: Status) {
         self.collect_warnings();

@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, Location, Result};
 use crate::ids::{id_hash, rewrite_id};
 use crate::index::Index;
 use crate::parse::{read_export, Item};
-use crate::report::{BadLogLine, Report, Status, WorkerStats, BAD_LINE_EXAMPLES};
+use crate::report::{BadLogLine, Report, WorkerStats, BAD_LINE_EXAMPLES};
 use crate::schema::Table;
 use crate::sink::MergeSink;
 use crate::transform::task_log;
@@ -270,11 +270,7 @@ pub(super) fn only_logs(
         report.committed = true;
     }
     report.elapsed_seconds = started.elapsed().as_secs_f64();
-    report.finish(if report.dry_run {
-        Status::DryRun
-    } else {
-        Status::Migrated
-    });
+    report.finish_ok();
     Ok(report)
 }
 

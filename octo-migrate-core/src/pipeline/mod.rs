@@ -31,7 +31,7 @@ use crate::layout;
 use crate::maxage::Cutoff;
 use crate::merge::{Merger, Mode};
 use crate::report::{
-    Report, RunOptions, Status, UnknownEntry, MISSING_CONTENT_EXAMPLES, UNKNOWN_ENTRY_EXAMPLES,
+    Report, RunOptions, UnknownEntry, MISSING_CONTENT_EXAMPLES, UNKNOWN_ENTRY_EXAMPLES,
 };
 use crate::sink::{Existing, Sink};
 use crate::transform::{Context, Output};
@@ -502,11 +502,7 @@ pub(crate) fn migrate(
                 }
             }
             report.elapsed_seconds = started.elapsed().as_secs_f64();
-            report.finish(if report.dry_run {
-                Status::DryRun
-            } else {
-                Status::Migrated
-            });
+            report.finish_ok();
             Ok(report)
         }
         Err(e) => {
