@@ -33,8 +33,8 @@ pub enum Command {
     /// Check a migrated target against the backup: every row, column and file.
     #[command(after_help = crate::help::verify())]
     Verify(VerifyArgs),
-    /// Show what is in a backup: version, entries, documents per collection, history date
-    /// ranges, and what --maxage 30/90/180/365 would keep.
+    /// Show what is in a backup (version, creation date, entries, documents per collection,
+    /// history date ranges, what --maxage 30/90/180/365 would keep) and what would block migrate.
     #[command(after_help = crate::help::inspect())]
     Inspect(InspectArgs),
     /// Copy the built-in NuGet repository's packages (not in the backup) to the 3.x folder.

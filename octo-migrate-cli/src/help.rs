@@ -57,8 +57,9 @@ const VERIFY: &[Example] = &[Example {
 }];
 
 const INSPECT: &[Example] = &[Example {
-    what: "Check that a backup and its key belong together, and see how much history --maxage \
-           30, 90, 180 or 365 would keep:",
+    what: "Check that a backup and its key belong together, see how much history --maxage \
+           30, 90, 180 or 365 would keep and what would block the migration (unsupported steps, \
+           values that do not decrypt, names too long for 3.x):",
     lines: &[
         "octo-migrate inspect --file 20150630-101112.octobak",
         "--master-key-file masterkey.txt",
