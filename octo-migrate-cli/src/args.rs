@@ -233,6 +233,12 @@ pub struct CopyArgs {
     /// The 3.x packages folder.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
+    /// Check every package and say what would be copied; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the outcome as one JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -66,14 +66,24 @@ const INSPECT: &[Example] = &[Example {
     ],
 }];
 
-const COPY_PACKAGES: &[Example] = &[Example {
-    what: "Move the built-in package repository (no backup holds it) to Octopus 3.x:",
-    lines: &[
-        "octo-migrate copy-packages",
-        "--from 'C:\\Octopus\\OctopusServer\\Repository\\Packages'",
-        "--to 'C:\\Octopus\\Packages'",
-    ],
-}];
+const COPY_PACKAGES: &[Example] = &[
+    Example {
+        what: "Move the built-in package repository (no backup holds it) to Octopus 3.x:",
+        lines: &[
+            "octo-migrate copy-packages",
+            "--from 'C:\\Octopus\\OctopusServer\\Repository\\Packages'",
+            "--to 'C:\\Octopus\\Packages'",
+        ],
+    },
+    Example {
+        what: "First see what it would copy, skip and reject, as JSON, writing nothing:",
+        lines: &[
+            "octo-migrate copy-packages",
+            "--from 'C:\\Octopus\\OctopusServer\\Repository\\Packages'",
+            "--to 'C:\\Octopus\\Packages' --dry-run --json",
+        ],
+    },
+];
 
 const GENERATE_SAMPLE: &[Example] = &[Example {
     what: "A sample backup of about 2.5 MB and its test key (sample.octobak.key):",

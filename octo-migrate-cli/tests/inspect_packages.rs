@@ -220,3 +220,155 @@ fn inspect_says_when_nothing_blocks() {
     assert!(text.contains("Nothing blocks the migration"), "{text}");
     assert!(!text.contains("Would block"), "{text}");
 }
+
+fn write_package(path: &Path, id: &str, version: &str) -> u64 {
+    use std::io::Write as _;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file(format!("{id}.nuspec"), opts).unwrap();
+    write!(z, "<?xml version=\"1.0\"?><package><metadata><id>{id}</id><version>{version}</version></metadata></package>").unwrap();
+    z.start_file("lib/net45/x.dll", opts).unwrap();
+    z.write_all(b"MZ").unwrap();
+    z.finish().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+fn copy(from: &Path, to: &Path, extra: &[&str]) -> Command {
+    let mut c = cmd();
+    c.args([
+        "copy-packages",
+        "--from",
+        from.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ])
+    .args(extra);
+    c
+}
+
+fn out_of(c: &mut Command, code: i32) -> String {
+    String::from_utf8(c.assert().code(code).get_output().stdout.clone()).unwrap()
+}
+
+#[test]
+fn copy_packages_dry_run_checks_everything_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("Repository/Packages");
+    let web = write_package(
+        &from.join("Acme.Web/Acme.Web.1.0.0.nupkg"),
+        "Acme.Web",
+        "1.0.0",
+    );
+    let api = write_package(&from.join("Acme.Api.2.0.1.nupkg"), "Acme.Api", "2.0.1");
+    std::fs::write(from.join("Broken.1.0.0.nupkg"), b"not a zip").unwrap();
+    let to = dir.path().join("Packages");
+
+    let text = out_of(&mut copy(&from, &to, &["--dry-run"]), 1);
+    assert!(text.contains("would copy Acme.Api.2.0.1.nupkg"), "{text}");
+    assert!(text.contains("rejected Broken.1.0.0.nupkg"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "would copy 2, skipped 0 (already there), rejected 1; bytes: {} to copy, 0 skipped, 9 rejected",
+            web + api
+        )),
+        "{text}"
+    );
+    assert!(text.contains("nothing written"), "{text}");
+    assert!(!to.exists(), "a dry run creates nothing");
+
+    // An existing --to: still nothing written into it.
+    std::fs::create_dir_all(&to).unwrap();
+    out_of(&mut copy(&from, &to, &["--dry-run"]), 1);
+    assert_eq!(std::fs::read_dir(&to).unwrap().count(), 0);
+
+    // The real run does what the dry run said, and prints its byte totals.
+    let text = out_of(&mut copy(&from, &to, &[]), 1);
+    assert!(
+        text.contains(&format!(
+            "copied 2, skipped 0 (already there), rejected 1; bytes: {} copied, 0 skipped, 9 rejected",
+            web + api
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("nothing written"), "{text}");
+    assert!(to.join("Acme.Web/Acme.Web.1.0.0.nupkg").is_file());
+}
+
+#[test]
+fn copy_packages_json_lists_every_outcome_with_byte_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("Repository/Packages");
+    let web = write_package(
+        &from.join("Acme.Web/Acme.Web.1.0.0.nupkg"),
+        "Acme.Web",
+        "1.0.0",
+    );
+    let api = write_package(&from.join("Acme.Api.2.0.1.nupkg"), "Acme.Api", "2.0.1");
+    let wrong = write_package(&from.join("Acme.Db.3.0.0.nupkg"), "Acme.Db", "3.1.0");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), from.join("linked")).unwrap();
+    let to = dir.path().join("Packages");
+    // Acme.Api is already there, the same file: skipped as identical.
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::copy(
+        from.join("Acme.Api.2.0.1.nupkg"),
+        to.join("Acme.Api.2.0.1.nupkg"),
+    )
+    .unwrap();
+
+    let out = out_of(&mut copy(&from, &to, &["--json"]), 1);
+    let v: Json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["dry_run"], false);
+    assert_eq!(v["copied"], json!(["Acme.Web/Acme.Web.1.0.0.nupkg"]));
+    assert_eq!(v["skipped_identical"], json!(["Acme.Api.2.0.1.nupkg"]));
+    let rejected = v["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["path"], "Acme.Db.3.0.0.nupkg");
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Acme.Db.3.1.0.nupkg"),
+        "{rejected:?}"
+    );
+    #[cfg(unix)]
+    assert_eq!(v["symlinks"], json!(["linked"]));
+    assert_eq!(v["copied_bytes"], web);
+    assert_eq!(v["skipped_bytes"], api);
+    assert_eq!(v["rejected_bytes"], wrong);
+
+    // --dry-run --json: the same document, marked as a dry run.
+    let to2 = dir.path().join("Packages2");
+    let out = out_of(&mut copy(&from, &to2, &["--dry-run", "--json"]), 1);
+    let v: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["copied"].as_array().unwrap().len(), 2);
+    assert!(!to2.exists());
+}
+
+#[test]
+fn copy_packages_compares_versions_as_nuget_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("Repository/Packages");
+    // The .nuspec says 1.0, the file name 1.0.0.0: the same NuGet version.
+    write_package(&from.join("Acme.Web.1.0.0.0.nupkg"), "Acme.Web", "1.0");
+    // Prerelease labels compare without regard to case.
+    write_package(
+        &from.join("acme.api.2.0.0-BETA.nupkg"),
+        "Acme.Api",
+        "2.0-beta",
+    );
+    // 1.0.0.1 is another version than 1.0.
+    write_package(&from.join("Acme.Db.1.0.0.1.nupkg"), "Acme.Db", "1.0");
+    let to = dir.path().join("Packages");
+    let out = out_of(&mut copy(&from, &to, &["--json"]), 1);
+    let v: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["copied"],
+        json!(["Acme.Web.1.0.0.0.nupkg", "acme.api.2.0.0-BETA.nupkg"]),
+        "{out}"
+    );
+    assert_eq!(v["rejected"][0]["path"], "Acme.Db.1.0.0.1.nupkg", "{out}");
+    assert!(to.join("Acme.Web.1.0.0.0.nupkg").is_file());
+}
