@@ -33,8 +33,8 @@ pub enum Command {
     /// Check a migrated target against the backup: every row, column and file.
     #[command(after_help = crate::help::verify())]
     Verify(VerifyArgs),
-    /// Show what is in a backup: version, entries, documents per collection, history date
-    /// ranges, and what --maxage 30/90/180/365 would keep.
+    /// Show what is in a backup (version, creation date, entries, documents per collection,
+    /// history date ranges, what --maxage 30/90/180/365 would keep) and what would block migrate.
     #[command(after_help = crate::help::inspect())]
     Inspect(InspectArgs),
     /// Copy the built-in NuGet repository's packages (not in the backup) to the 3.x folder.
@@ -233,6 +233,12 @@ pub struct CopyArgs {
     /// The 3.x packages folder.
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
+    /// Check every package and say what would be copied; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the outcome as one JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

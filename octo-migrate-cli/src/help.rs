@@ -57,22 +57,33 @@ const VERIFY: &[Example] = &[Example {
 }];
 
 const INSPECT: &[Example] = &[Example {
-    what: "Check that a backup and its key belong together, and see how much history --maxage \
-           30, 90, 180 or 365 would keep:",
+    what: "Check that a backup and its key belong together, see how much history --maxage \
+           30, 90, 180 or 365 would keep and what would block the migration (unsupported steps, \
+           values that do not decrypt, names too long for 3.x):",
     lines: &[
         "octo-migrate inspect --file 20150630-101112.octobak",
         "--master-key-file masterkey.txt",
     ],
 }];
 
-const COPY_PACKAGES: &[Example] = &[Example {
-    what: "Move the built-in package repository (no backup holds it) to Octopus 3.x:",
-    lines: &[
-        "octo-migrate copy-packages",
-        "--from 'C:\\Octopus\\OctopusServer\\Repository\\Packages'",
-        "--to 'C:\\Octopus\\Packages'",
-    ],
-}];
+const COPY_PACKAGES: &[Example] = &[
+    Example {
+        what: "Move the built-in package repository (no backup holds it) to Octopus 3.x:",
+        lines: &[
+            "octo-migrate copy-packages",
+            "--from 'C:\\Octopus\\OctopusServer\\Repository\\Packages'",
+            "--to 'C:\\Octopus\\Packages'",
+        ],
+    },
+    Example {
+        what: "First see what it would copy, skip and reject, as JSON, writing nothing:",
+        lines: &[
+            "octo-migrate copy-packages",
+            "--from 'C:\\Octopus\\OctopusServer\\Repository\\Packages'",
+            "--to 'C:\\Octopus\\Packages' --dry-run --json",
+        ],
+    },
+];
 
 const GENERATE_SAMPLE: &[Example] = &[Example {
     what: "A sample backup of about 2.5 MB and its test key (sample.octobak.key):",

@@ -1,6 +1,8 @@
 //! `inspect`: what is in a backup, without migrating anything. One pass over the dump gives the
 //! documents per collection, the date range of each history collection, and how many documents
-//! `--maxage N` would keep for several N (the same rules as the migration).
+//! `--maxage N` would keep for several N (the same rules as the migration). Then the migration's
+//! own dry run (without task logs) names what would block `migrate`: the preflight's problems,
+//! found by the very checks the migration makes, never re-implemented here.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,8 +18,9 @@ use crate::error::Result;
 use crate::ids::id_hash;
 use crate::maxage::{age_field, Cutoff, HistoryIndex};
 use crate::parse::{read_export, Item};
+use crate::pipeline::{Migration, TaskLogs};
+use crate::preflight::Problem;
 use crate::report::UNKNOWN_ENTRY_EXAMPLES;
-use crate::schema::format_datetime;
 use crate::schema::parse_datetime;
 
 /// The day counts `inspect` evaluates (docs/cli.md).
@@ -35,14 +38,14 @@ pub struct EntrySummary {
     pub winzip_aes: bool,
 }
 
-/// The oldest and newest date of a history collection.
+/// The oldest and newest date of a history collection (RFC 3339 in JSON, as chrono writes it).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DateRange {
     /// Oldest.
-    pub oldest: String,
+    pub oldest: DateTime<FixedOffset>,
     /// Newest.
-    pub newest: String,
+    pub newest: DateTime<FixedOffset>,
 }
 
 /// What `inspect` found.
@@ -51,8 +54,8 @@ pub struct DateRange {
 pub struct Inspection {
     /// `Backup.json`'s `OctopusVersion`.
     pub octopus_version: Option<String>,
-    /// `Backup.json`'s `Created`.
-    pub created: Option<String>,
+    /// `Backup.json`'s `Created`, when it is a date.
+    pub created: Option<DateTime<FixedOffset>>,
     /// Every entry except the activity logs, in the archive's order, of the entries this tool
     /// does not use only the first [`crate::report::UNKNOWN_ENTRY_EXAMPLES`].
     pub entries: Vec<EntrySummary>,
@@ -69,10 +72,14 @@ pub struct Inspection {
     /// Date range per history collection.
     pub date_ranges: BTreeMap<String, DateRange>,
     /// The "now" of the `--maxage` figures.
-    pub as_of: String,
+    pub as_of: DateTime<FixedOffset>,
     /// For each N of [`MAXAGE_DAYS`]: documents `--maxage N` would keep, per history collection
     /// (and the frozen snapshots).
     pub maxage_keeps: BTreeMap<u32, BTreeMap<String, u64>>,
+    /// What would stop `migrate` (without `--skip-unsupported-steps` and `--maxage`): the
+    /// problems of the migration's preflight, every one of them. Sensitive values are named by
+    /// document and field, never shown.
+    pub blockers: Vec<Problem>,
 }
 
 struct Rec {
@@ -83,7 +90,10 @@ struct Rec {
     frozen: bool,
 }
 
-/// Inspects the backup at `path`.
+/// Inspects the backup at `path`: one pass of its own over the dump, then the migration's dry
+/// run for the [`Inspection::blockers`] (two more passes, no task logs, nothing written; memory
+/// bounded as the migration's). An error other than the preflight's (a duplicate id, say)
+/// ends the inspection as it would end the migration.
 pub fn inspect(
     path: impl AsRef<Path>,
     key: &MasterKey,
@@ -149,6 +159,15 @@ pub fn inspect(
         Ok(())
     })?;
     let mut unknown = 0usize;
+    // The dry run opens the backup again; this one's readers are done.
+    let blockers = match Migration::new(path.as_ref(), key)
+        .task_logs(TaskLogs::Skip)
+        .dry_run()
+    {
+        Ok(report) => report.problems,
+        Err(e) if !e.problems().is_empty() => e.problems().to_vec(),
+        Err(e) => return Err(e),
+    };
     let mut keeps = BTreeMap::new();
     for (days, h) in &mut histories {
         h.decide();
@@ -162,7 +181,11 @@ pub fn inspect(
     }
     Ok(Inspection {
         octopus_version: b.info().octopus_version.clone(),
-        created: b.info().created.clone(),
+        created: b
+            .info()
+            .created
+            .as_deref()
+            .and_then(|c| parse_datetime(c).ok()),
         entries: b
             .entries()
             .iter()
@@ -185,17 +208,10 @@ pub fn inspect(
         attachments,
         date_ranges: ranges
             .into_iter()
-            .map(|(k, (a, z))| {
-                (
-                    k,
-                    DateRange {
-                        oldest: format_datetime(&a),
-                        newest: format_datetime(&z),
-                    },
-                )
-            })
+            .map(|(k, (oldest, newest))| (k, DateRange { oldest, newest }))
             .collect(),
-        as_of: format_datetime(&as_of),
+        as_of,
         maxage_keeps: keeps,
+        blockers,
     })
 }

@@ -8,19 +8,94 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-/// What `copy_packages` did.
+/// What `copy_packages` did (or, in a dry run, would do). Paths are relative to `from`; in
+/// JSON they are strings (lossy where not UTF-8).
 #[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct CopyOutcome {
+    /// A dry run: nothing was written, `copied` lists what would be.
+    pub dry_run: bool,
     /// Packages copied (relative paths).
+    #[serde(serialize_with = "paths")]
     pub copied: Vec<PathBuf>,
     /// Packages already present with the same content.
+    #[serde(rename = "skipped_identical", serialize_with = "paths")]
     pub skipped: Vec<PathBuf>,
     /// Packages not copied, with the reason.
-    pub rejected: Vec<(PathBuf, String)>,
+    pub rejected: Vec<Rejected>,
     /// Symbolic links below `from` (relative paths), files or folders: never followed, so
     /// nothing outside `from` is copied, and listed so none is skipped without a word.
+    #[serde(serialize_with = "paths")]
     pub symlinks: Vec<PathBuf>,
+    /// Bytes of the packages in `copied`.
+    pub copied_bytes: u64,
+    /// Bytes of the packages in `skipped`.
+    pub skipped_bytes: u64,
+    /// Bytes of the packages in `rejected`.
+    pub rejected_bytes: u64,
+}
+
+/// A package not copied.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// Relative to `from`.
+    #[serde(serialize_with = "path")]
+    pub path: PathBuf,
+    /// Why, in words.
+    pub reason: String,
+}
+
+fn path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+fn paths<S: serde::Serializer>(ps: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ps.iter().map(|p| p.to_string_lossy()))
+}
+
+/// A NuGet version as NuGet compares them: numeric release parts, where `1.0`, `1.0.0` and
+/// `1.0.0.0` are the same version (missing parts are 0; a fourth part of 0 is insignificant,
+/// a fourth part of 1 is not), leading zeros ignored; the prerelease label compared without
+/// regard to case; build metadata (`+...`) ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NuGetVersion {
+    /// Exactly four parts: major, minor, patch, revision.
+    release: [u64; 4],
+    /// Lower-cased; empty for a release.
+    prerelease: String,
+}
+
+impl NuGetVersion {
+    fn parse(text: &str) -> Option<NuGetVersion> {
+        let text = text.trim();
+        let text = text.split_once('+').map_or(text, |(v, _)| v);
+        let (release, prerelease) = text.split_once('-').unwrap_or((text, ""));
+        let parts: Vec<&str> = release.split('.').collect();
+        if parts.is_empty() || parts.len() > 4 {
+            return None;
+        }
+        let mut numbers = [0u64; 4];
+        for (n, p) in numbers.iter_mut().zip(&parts) {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            *n = p.parse().ok()?;
+        }
+        Some(NuGetVersion {
+            release: numbers,
+            prerelease: prerelease.to_lowercase(),
+        })
+    }
+}
+
+/// Whether two version strings name the same NuGet version ([`NuGetVersion`]); strings that
+/// are not versions are the same only when equal, case ignored.
+pub fn same_version(a: &str, b: &str) -> bool {
+    match (NuGetVersion::parse(a), NuGetVersion::parse(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim().eq_ignore_ascii_case(b.trim()),
+    }
 }
 
 /// The `.nuspec` is small; anything larger is not one.
@@ -74,12 +149,25 @@ pub fn check_package(path: &Path) -> Result<(String, String), String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if !name.eq_ignore_ascii_case(&expected) {
+    if !name_matches(&name, id, version) {
         return Err(format!(
             "the .nuspec says {id} {version}, so the file should be named {expected}"
         ));
     }
     Ok((id.to_owned(), version.to_owned()))
+}
+
+/// `name` is `<id>.<version>.nupkg`, the id with case ignored and the version as NuGet compares
+/// versions (`Acme.1.0.0.0.nupkg` for id `Acme`, version `1.0`).
+fn name_matches(name: &str, id: &str, version: &str) -> bool {
+    let lower = name.to_lowercase();
+    let Some(rest) = lower.strip_prefix(&format!("{}.", id.to_lowercase())) else {
+        return false;
+    };
+    let Some(named) = rest.strip_suffix(".nupkg") else {
+        return false;
+    };
+    same_version(named, version)
 }
 
 fn same_content(a: &Path, b: &Path) -> io::Result<bool> {
@@ -181,6 +269,16 @@ pub fn check_folders(from: &Path, to: &Path) -> io::Result<Result<(), String>> {
 /// Copies every valid `.nupkg` under `from` to the same relative path under `to`. Refuses
 /// (`InvalidInput`) folders inside one another ([`check_folders`]).
 pub fn copy_packages(from: &Path, to: &Path) -> io::Result<CopyOutcome> {
+    run(from, to, false)
+}
+
+/// What [`copy_packages`] would do, with every package checked and every destination looked
+/// at, and nothing written (not even `to` is created).
+pub fn copy_packages_dry_run(from: &Path, to: &Path) -> io::Result<CopyOutcome> {
+    run(from, to, true)
+}
+
+fn run(from: &Path, to: &Path, dry_run: bool) -> io::Result<CopyOutcome> {
     if let Err(why) = check_folders(from, to)? {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
@@ -188,6 +286,7 @@ pub fn copy_packages(from: &Path, to: &Path) -> io::Result<CopyOutcome> {
     let mut links = Vec::new();
     walk(from, &mut found, &mut links)?;
     let mut out = CopyOutcome {
+        dry_run,
         symlinks: links
             .iter()
             .map(|l| l.strip_prefix(from).unwrap_or(l).to_path_buf())
@@ -196,37 +295,92 @@ pub fn copy_packages(from: &Path, to: &Path) -> io::Result<CopyOutcome> {
     };
     for src in found {
         let rel = src.strip_prefix(from).unwrap_or(&src).to_path_buf();
+        let bytes = fs::metadata(&src)?.len();
         if let Err(reason) = check_package(&src) {
-            out.rejected.push((rel, reason));
+            out.rejected.push(Rejected { path: rel, reason });
+            out.rejected_bytes += bytes;
             continue;
         }
         let dst = to.join(&rel);
         if dst.exists() {
             if same_content(&src, &dst)? {
                 out.skipped.push(rel);
+                out.skipped_bytes += bytes;
             } else {
-                out.rejected.push((
-                    rel,
-                    "a different file is already there; not overwritten".into(),
-                ));
+                out.rejected.push(Rejected {
+                    path: rel,
+                    reason: "a different file is already there; not overwritten".into(),
+                });
+                out.rejected_bytes += bytes;
             }
             continue;
         }
-        if let Some(parent) = dst.parent() {
-            fs::create_dir_all(parent)?;
+        if !dry_run {
+            if let Some(parent) = dst.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            // Copy under a temporary name and rename, so a crash leaves no half package.
+            let tmp = dst.with_extension("nupkg.octo-migrate-tmp");
+            fs::copy(&src, &tmp)?;
+            fs::rename(&tmp, &dst)?;
         }
-        // Copy under a temporary name and rename, so a crash leaves no half package.
-        let tmp = dst.with_extension("nupkg.octo-migrate-tmp");
-        fs::copy(&src, &tmp)?;
-        fs::rename(&tmp, &dst)?;
         out.copied.push(rel);
+        out.copied_bytes += bytes;
     }
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tag_text;
+    use super::{name_matches, same_version, tag_text};
+
+    #[test]
+    fn versions_compare_as_nuget_compares_them() {
+        for (a, b) in [
+            ("1.0", "1.0.0"),
+            ("1.0", "1.0.0.0"),
+            ("1.0.0", "1.0.0.0"),
+            ("1", "1.0.0.0"),
+            ("01.2.03", "1.2.3"),
+            ("1.0-Beta", "1.0.0-beta"),
+            ("1.0.0-RC.1", "1.0.0.0-rc.1"),
+            ("1.0.0+build.7", "1.0.0"),
+            (" 2.0.1 ", "2.0.1"),
+        ] {
+            assert!(same_version(a, b), "{a} == {b}");
+            assert!(same_version(b, a), "{b} == {a}");
+        }
+        for (a, b) in [
+            ("1.0.0.1", "1.0.0"),
+            ("1.0.1", "1.0"),
+            ("1.0-beta", "1.0"),
+            ("1.0-beta", "1.0-beta2"),
+            ("2.0", "1.0"),
+            ("1.0.0.0.0", "1.0"),
+            ("1..0", "1.0"),
+        ] {
+            assert!(!same_version(a, b), "{a} != {b}");
+        }
+        // Not versions: equal only as text.
+        assert!(same_version("latest", "LATEST"));
+        assert!(!same_version("latest", "1.0"));
+    }
+
+    #[test]
+    fn file_names_match_the_nuspec_as_nuget_does() {
+        assert!(name_matches("Acme.Web.1.0.0.0.nupkg", "Acme.Web", "1.0"));
+        assert!(name_matches("acme.web.1.0.nupkg", "Acme.Web", "1.0.0.0"));
+        assert!(name_matches(
+            "Acme.Web.1.0.0-Beta.nupkg",
+            "Acme.Web",
+            "1.0-beta"
+        ));
+        assert!(!name_matches("Acme.Web.1.0.1.nupkg", "Acme.Web", "1.0"));
+        assert!(!name_matches("Acme.Api.1.0.nupkg", "Acme.Web", "1.0"));
+        assert!(!name_matches("Acme.Web.1.0.zip", "Acme.Web", "1.0"));
+        // The id is the whole prefix, not a part of it.
+        assert!(!name_matches("Acme.Web.Extra.1.0.nupkg", "Acme.Web", "1.0"));
+    }
 
     #[test]
     fn nuspec_tags() {

@@ -48,6 +48,20 @@ pub enum Problem {
         /// The documents it clashes with: `(3.x id, name)`.
         others: Vec<(String, String)>,
     },
+    /// A text longer than its 3.x `nvarchar(n)` column (in UTF-16 code units, as SQL Server
+    /// counts them): SQL Server would refuse it, and truncating it would lose data.
+    TooLong {
+        /// The 2.6 document id.
+        doc_id: String,
+        /// The 3.x table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The column's length, `n` of `nvarchar(n)`.
+        max: u32,
+        /// The value's length.
+        length: usize,
+    },
     /// A document that cannot be turned into a 3.x row.
     Unmappable {
         /// The 2.6 document id.
@@ -94,6 +108,17 @@ impl fmt::Display for Problem {
                     others.join(", ")
                 )
             }
+            Problem::TooLong {
+                doc_id,
+                table,
+                column,
+                max,
+                length,
+            } => write!(
+                f,
+                "document {doc_id} cannot be migrated: {table}.{column} is nvarchar({max}) but the \
+                 value has {length} characters"
+            ),
             Problem::Unmappable { doc_id, reason } => {
                 write!(f, "document {doc_id} cannot be migrated: {reason}")
             }

@@ -314,8 +314,23 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
         }
     };
     for r in std::iter::once(&row).chain(&extra_rows) {
-        if let Err(reason) = check_lengths(r) {
-            d.unmappable(reason);
+        match check_lengths(r) {
+            Ok(()) => {}
+            Err(Misfit::Int(reason)) => d.unmappable(reason),
+            Err(Misfit::TooLong {
+                column,
+                max,
+                length,
+            }) => {
+                let doc_id = d.id.clone();
+                d.problem(Problem::TooLong {
+                    doc_id,
+                    table: r.table.name().to_owned(),
+                    column: column.to_owned(),
+                    max,
+                    length,
+                });
+            }
         }
     }
     if let Some(clash) = d.ctx.index.name_clashes.get(&id_hash(&d.id)) {
@@ -361,20 +376,32 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
 /// The largest SQL Server `int` (the smallest is `-SQL_INT_MAX - 1`).
 pub const SQL_INT_MAX: i64 = i32::MAX as i64;
 
+/// A value that does not fit its column.
+enum Misfit {
+    /// An integer beyond `int`: why, in words.
+    Int(String),
+    /// A text longer than its `nvarchar(n)`, in UTF-16 units.
+    TooLong {
+        column: &'static str,
+        max: u32,
+        length: usize,
+    },
+}
+
 /// Every text fits its `nvarchar(n)` column: SQL Server would refuse (or a careless loader
 /// truncate) a longer value, so it is a preflight problem naming the column. Lengths are in
 /// UTF-16 code units, as SQL Server counts them. Likewise every integer fits its `int` column
 /// (SQLite would take any 64-bit value).
-fn check_lengths(row: &Row) -> Result<(), String> {
+fn check_lengths(row: &Row) -> Result<(), Misfit> {
     for (col, v) in row.table.def().value_columns().zip(&row.values) {
         if let (SqlType::Int, Value::Int(i)) = (col.ty, v) {
             if i32::try_from(*i).is_err() {
-                return Err(format!(
+                return Err(Misfit::Int(format!(
                     "{}.{} is int but the value {i} is beyond SQL Server's int ({} to {SQL_INT_MAX})",
                     row.table,
                     col.name,
                     -SQL_INT_MAX - 1
-                ));
+                )));
             }
         }
         if let (SqlType::NVarChar(Some(max)), Value::Text(t)) = (col.ty, v) {
@@ -382,10 +409,11 @@ fn check_lengths(row: &Row) -> Result<(), String> {
             if t.len() > max as usize {
                 let units = t.encode_utf16().count();
                 if units > max as usize {
-                    return Err(format!(
-                        "{}.{} is nvarchar({max}) but the value has {units} characters",
-                        row.table, col.name
-                    ));
+                    return Err(Misfit::TooLong {
+                        column: col.name,
+                        max,
+                        length: units,
+                    });
                 }
             }
         }
