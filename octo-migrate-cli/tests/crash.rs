@@ -196,7 +196,13 @@ fn kill_at_every_moment(launch: Launch, steps: u32) {
         let dir = root.path().join(format!("k{step}"));
         std::fs::create_dir(&dir).unwrap();
         let mut child = migrate_cmd(&dir, &backup).spawn().unwrap();
-        std::thread::sleep(full.mul_f64(at));
+        // Killed at once, `unshare` may die between its fork and its child's asking to die
+        // with it: the child would then go on alone. A few milliseconds in, it has asked.
+        let mut wait = full.mul_f64(at);
+        if launch == Launch::Pid1 {
+            wait = wait.max(std::time::Duration::from_millis(100));
+        }
+        std::thread::sleep(wait);
         let finished = child.try_wait().unwrap().is_some();
         let _ = child.kill(); // SIGKILL (of `unshare`, which takes PID 1 with it)
         let status = child.wait().unwrap();
