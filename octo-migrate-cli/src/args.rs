@@ -183,6 +183,10 @@ pub struct VerifyArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub content: ContentArgs,
+    /// Print the outcome as one JSON document on stdout (rows and files checked, and one
+    /// object per difference).
+    #[arg(long)]
+    pub json: bool,
     /// Print more detail on errors.
     #[arg(short, long)]
     pub verbose: bool,

@@ -243,3 +243,40 @@ fn progress_names_each_phase_on_short_lines() {
         assert!(l.chars().count() <= 80, "{l}");
     }
 }
+
+#[test]
+fn verify_json_is_one_document_with_every_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    migrate(dir.path(), &sample())
+        .args(["--quiet"])
+        .assert()
+        .code(1);
+    let verify = || {
+        let mut c = Command::cargo_bin("octo-migrate").unwrap();
+        c.env_remove("OCTO_MIGRATE_MASTER_KEY")
+            .current_dir(dir.path())
+            .args(["verify", "--skip-unsupported-steps", "--json", "--file"])
+            .arg(sample())
+            .arg("--master-key-file")
+            .arg(sample().with_extension("octobak.key"))
+            .args(["--target", "sqlite:octopus3.db"]);
+        c
+    };
+    let out = verify().assert().code(0).get_output().stdout.clone();
+    let v: Json = serde_json::from_slice(&out).unwrap();
+    assert!(v["rows_checked"].as_u64().unwrap() > 0);
+    assert_eq!(v["differences"], json!([]));
+    let conn = rusqlite::Connection::open(dir.path().join("octopus3.db")).unwrap();
+    conn.execute(
+        "UPDATE Project SET Name = 'Changed' WHERE Id = 'Projects-1'",
+        [],
+    )
+    .unwrap();
+    let out = verify().assert().code(1).get_output().stdout.clone();
+    let v: Json = serde_json::from_slice(&out).unwrap();
+    let d = &v["differences"][0];
+    assert_eq!(
+        (d["table"].as_str(), d["id"].as_str()),
+        (Some("Project"), Some("Projects-1"))
+    );
+}

@@ -22,6 +22,17 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|| default_files_dir(&db)),
     );
     let v = octo_migrate_core::verify::verify_sqlite(migration, &db, files)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("the outcome serializes")
+        );
+        return Ok(ExitCode::from(if v.differences.is_empty() {
+            0
+        } else {
+            exit::WARNINGS
+        }));
+    }
     for d in &v.differences {
         println!("differs: {d}");
     }
