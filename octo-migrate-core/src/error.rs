@@ -201,6 +201,7 @@ impl Error {
         .into()
     }
     /// A target error whose `reason` a driver's error `e` caused, kept as its source.
+    #[cfg_attr(not(feature = "mssql"), allow(dead_code))] // only the SQL Server sink's
     pub(crate) fn target_caused_by(
         target: impl Into<String>,
         reason: String,
