@@ -1,0 +1,432 @@
+//! Hostile inputs (the issue "Nothing lost, whatever happens", findings 11 to 13): what a small
+//! backup can make the migration hold in memory or spend in time, and that nothing it holds is
+//! lost. Memory is measured with a counting global allocator (this binary only); every test
+//! here runs alone (`serial`), so the peak is the test's own.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{self, BufReader, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use octo_migrate_core::internals::layout::MAX_LOG_LINE_BYTES;
+use octo_migrate_core::internals::transform::task_log;
+use octo_migrate_core::report::BAD_LINE_EXAMPLES;
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+// ---------------------------------------------------------------------------------------------
+
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = HELD.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            let now = HELD.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            // Both blocks exist for a moment: count the new one before releasing the old.
+            let now = HELD.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Every test of this file holds this while it runs: the allocator's peak is then its own.
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` and returns what it returned and the most it held at once beyond what was held
+/// when it started, in bytes. Call with [`serial`] held.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = HELD.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let r = f();
+    (r, PEAK.load(Ordering::SeqCst).saturating_sub(base))
+}
+
+const MIB: usize = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Input made on the fly
+// ---------------------------------------------------------------------------------------------
+
+/// Reads as the concatenation of its parts, each a pattern repeated to a length, without ever
+/// holding more than the patterns.
+struct Repeat {
+    parts: Vec<(Vec<u8>, u64)>,
+    part: usize,
+    /// Bytes of the current part handed out.
+    done: u64,
+}
+
+impl Repeat {
+    fn new() -> Repeat {
+        Repeat {
+            parts: Vec::new(),
+            part: 0,
+            done: 0,
+        }
+    }
+    /// `text` once.
+    fn then(mut self, text: impl AsRef<[u8]>) -> Repeat {
+        let t = text.as_ref().to_vec();
+        let n = t.len() as u64;
+        self.parts.push((t, n));
+        self
+    }
+    /// `pattern` repeated, cut at `len` bytes.
+    fn repeat(mut self, pattern: impl AsRef<[u8]>, len: u64) -> Repeat {
+        self.parts.push((pattern.as_ref().to_vec(), len));
+        self
+    }
+}
+
+impl Read for Repeat {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some((pattern, len)) = self.parts.get(self.part) {
+            if self.done == *len || pattern.is_empty() {
+                self.part += 1;
+                self.done = 0;
+                continue;
+            }
+            let mut n = 0;
+            while n < buf.len() && self.done < *len {
+                let at = (self.done % pattern.len() as u64) as usize;
+                let take = (pattern.len() - at)
+                    .min(buf.len() - n)
+                    .min((*len - self.done) as usize);
+                buf[n..n + take].copy_from_slice(&pattern[at..at + take]);
+                n += take;
+                self.done += take as u64;
+            }
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
+/// A writer that keeps only how much it was given, a checksum, and its first bytes.
+#[derive(Default)]
+struct Tally {
+    len: u64,
+    sum: u64,
+    head: Vec<u8>,
+}
+
+impl Tally {
+    fn of(mut r: impl Read) -> Tally {
+        let mut t = Tally::default();
+        io::copy(&mut r, &mut t).unwrap();
+        t
+    }
+}
+
+impl Write for Tally {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for &b in buf {
+            // FNV-1a: the order of the bytes matters.
+            self.sum = (self.sum ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.len += buf.len() as u64;
+        let room = 256usize.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&buf[..room.min(buf.len())]);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A backup (MK streams, GZip dump) whose dump is `dump`, with the key check and the given
+/// activity logs.
+fn backup_with(
+    dump: impl Read,
+    logs: Vec<(&str, Box<dyn Read>)>,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    octo_migrate_core::MasterKey,
+) {
+    use octo_migrate_sample::{BackupWriter, EntryForm};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.octobak");
+    let key = octo_migrate_core::MasterKey::generate();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = BackupWriter::new(file, &key, EntryForm::MkStream);
+    w.write_backup_json("2.6.5.1010", "2015-06-30T10:11:12+00:00")
+        .unwrap();
+    w.write_master_key_check().unwrap();
+    let mut e = w.start_entry("RavenDB/Raven.dump", true, false).unwrap();
+    let mut dump = dump;
+    io::copy(&mut dump, &mut e).unwrap();
+    e.finish().unwrap();
+    for (task, mut log) in logs {
+        let mut e = w.start_activity_log(task, true).unwrap();
+        io::copy(&mut log, &mut e).unwrap();
+        e.finish().unwrap();
+    }
+    w.finish().unwrap();
+    (dir, path, key)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 11: task-log lines
+// ---------------------------------------------------------------------------------------------
+
+const TASK: &str = "ServerTasks-1";
+const GOOD_LINE: &str = "servertasks-1/abc|2015-06-01T10:00:00+10:00|200||\"Deploying\"\n";
+
+#[test]
+fn finding_11_unparsable_log_lines_are_counted_not_kept() {
+    let _g = serial();
+    // 1,000,000 lines that do not parse: 15 MB of log, a few KB once compressed.
+    let n = 1_000_000u64;
+    let line = b"not a log line\n";
+    let input = BufReader::new(Repeat::new().repeat(line, n * line.len() as u64));
+    let (stats, peak) = peak_of(|| task_log::convert(input, io::sink(), TASK, None).unwrap());
+    eprintln!("{n} unparsable lines: peak {peak} bytes");
+    // 64 B a line before: 64 MB here.
+    assert!(peak < MIB, "converting held {peak} bytes at its peak");
+    assert_eq!((stats.lines, stats.unparsable), (n, n));
+    assert_eq!(
+        stats.bad.iter().map(|b| b.0).collect::<Vec<_>>(),
+        (1..=BAD_LINE_EXAMPLES as u64).collect::<Vec<_>>(),
+        "the first lines are the examples"
+    );
+}
+
+/// The 3.x form of a message: `\` doubled, a line feed as `\n` (transform/task_log.rs).
+fn escaped(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[test]
+fn finding_11_a_line_longer_than_the_cap_is_kept_whole_in_bounded_memory() {
+    let _g = serial();
+    // Multi-byte characters, a backslash and a pipe; 15 bytes, so characters straddle every
+    // buffer boundary. 64 MiB of them on one line, between two good lines.
+    let pattern = "ab\\c|é€😀 ";
+    let reps = (64 * MIB / pattern.len() + 1) as u64;
+    let long = reps * pattern.len() as u64;
+    let input = || {
+        Repeat::new()
+            .then(GOOD_LINE)
+            .repeat(pattern, long)
+            .then("\r\n")
+            .then(GOOD_LINE)
+    };
+    let good = "Info|2015-06-01T10:00:00+10:00|servertasks-1/abc|Deploying\n";
+    let header = "Error|2015-06-01T10:00:00+10:00|ServerTasks-1|";
+    let want = Tally::of(
+        Repeat::new()
+            .then(good)
+            .then(header)
+            .repeat(escaped(pattern), reps * escaped(pattern).len() as u64)
+            .then("\n")
+            .then(good),
+    );
+    let mut got = Tally::default();
+    let (stats, peak) =
+        peak_of(|| task_log::convert(BufReader::new(input()), &mut got, TASK, None).unwrap());
+    eprintln!("a line of {long} bytes: peak {peak} bytes");
+    // The whole line was held (and copied twice) before: 323 MB here.
+    assert!(peak < 4 * MIB, "converting held {peak} bytes at its peak");
+    assert_eq!(
+        (got.len, got.sum, &got.head),
+        (want.len, want.sum, &want.head),
+        "the long line is written in full, escaped, as an Error line"
+    );
+    assert_eq!((stats.lines, stats.unparsable), (3, 1));
+    assert_eq!(stats.bad.len(), 1);
+    let (line, reason) = &stats.bad[0];
+    assert_eq!(*line, 2);
+    assert!(
+        reason.contains(&MAX_LOG_LINE_BYTES.to_string()),
+        "the reason names the limit: {reason}"
+    );
+}
+
+/// A few pseudo-random bytes (xorshift), the same on every run.
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn finding_11_a_long_line_reads_as_the_same_line_would_if_short() {
+    let _g = serial();
+    // A line over the cap made of everything a line can hold: text, backslashes, lone `\r`,
+    // characters of every width, invalid and truncated UTF-8; another one at the very end of
+    // the log, ending in an incomplete character and a `\r` with no line feed after it.
+    let pieces: &[&[u8]] = &[
+        b"plain ",
+        b"\\",
+        b"\r",
+        "é€😀".as_bytes(),
+        b"\xff",
+        b"\xc0\x80",
+        b"\x80",
+        b"\xe2\x82",
+        b"\xf0\x9f\x98",
+        b"|",
+    ];
+    let make = |seed: u64, len: usize| {
+        let mut line = Vec::with_capacity(len + 16);
+        for r in noise(seed, len) {
+            if line.len() >= len {
+                break;
+            }
+            line.extend_from_slice(pieces[usize::from(r) % pieces.len()]);
+        }
+        line
+    };
+    let first = make(1, 5 * MIB / 2);
+    let mut last = make(2, 3 * MIB / 2);
+    last.extend_from_slice(b"\xe2\x82\r");
+    let mut log = GOOD_LINE.as_bytes().to_vec();
+    log.extend_from_slice(&first);
+    log.extend_from_slice(b"\r\n");
+    log.extend_from_slice(GOOD_LINE.as_bytes());
+    log.extend_from_slice(&last);
+    let mut want = String::new();
+    let good = "Info|2015-06-01T10:00:00+10:00|servertasks-1/abc|Deploying\n";
+    let header = "Error|2015-06-01T10:00:00+10:00|ServerTasks-1|";
+    // One `\r` before the line feed (or the end) is the line ending, not the line's.
+    let last_content = &last[..last.len() - 1];
+    for (line, text) in [
+        (None, good),
+        (Some(&first[..]), ""),
+        (None, good),
+        (Some(last_content), ""),
+    ] {
+        match line {
+            None => want.push_str(text),
+            Some(l) => {
+                want.push_str(header);
+                want.push_str(&escaped(&String::from_utf8_lossy(l)));
+                want.push('\n');
+            }
+        }
+    }
+    assert!(first.len() > MAX_LOG_LINE_BYTES && last.len() > MAX_LOG_LINE_BYTES);
+    // Small odd buffers: the line's pieces fall across every kind of boundary.
+    for capacity in [4099, 64 * 1024] {
+        let mut out = Vec::new();
+        let stats = task_log::convert(
+            BufReader::with_capacity(capacity, &log[..]),
+            &mut out,
+            TASK,
+            None,
+        )
+        .unwrap();
+        assert_eq!(stats.lines, 4);
+        assert_eq!(stats.bad.iter().map(|b| b.0).collect::<Vec<_>>(), [2, 4]);
+        assert!(
+            out == want.as_bytes(),
+            "buffer of {capacity}: the output differs"
+        );
+    }
+}
+
+#[test]
+fn finding_11_the_report_counts_every_unparsable_line_and_keeps_the_first() {
+    use octo_migrate_core::{Migration, SqliteSink};
+    let _g = serial();
+    // 100,000 bad lines, one whose category field is 200 KB, one line of 3 MiB, good lines.
+    let task = r#"{"Name":"Deploy","State":"Success","QueueTime":"2015-06-01T09:00:00+00:00","@metadata":{"@id":"ServerTasks-1","Raven-Entity-Name":"ServerTasks"}}"#;
+    let dump = format!(r#"{{"Docs":[{task}]}}"#);
+    let bad = 100_000u64;
+    let long = 3 * MIB as u64;
+    let log = || {
+        Repeat::new()
+            .then(GOOD_LINE)
+            .repeat("garbage\n", bad * 8)
+            .then("servertasks-1/abc|2015-06-01T10:00:00+10:00|")
+            .repeat("9", 200_000)
+            .then("||\"x\"\n")
+            .repeat("x", long)
+            .then("\n")
+            .then(GOOD_LINE)
+    };
+    let (dir, path, key) = backup_with(dump.as_bytes(), vec![("ServerTasks-1", Box::new(log()))]);
+    let db = dir.path().join("o.db");
+    let report = Migration::new(&path, &key)
+        .files_dir(dir.path())
+        .run(&mut SqliteSink::new(&db))
+        .unwrap();
+    assert_eq!(report.task_logs, 1);
+    assert_eq!(report.task_log_lines, bad + 4);
+    assert_eq!(report.unparsable_log_line_count, bad + 2);
+    let examples = &report.unparsable_log_lines;
+    assert_eq!(examples.len(), BAD_LINE_EXAMPLES);
+    assert_eq!(
+        examples.iter().map(|l| l.line).collect::<Vec<_>>(),
+        (2..2 + BAD_LINE_EXAMPLES as u64).collect::<Vec<_>>()
+    );
+    assert!(examples.iter().all(|l| l.task_id == "ServerTasks-1"));
+    // Every line is in the file, the long one whole.
+    let file = dir.path().join("TaskLogs").join("servertasks-1.txt");
+    let text = std::fs::read(&file).unwrap();
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    assert_eq!(
+        lines.len() as u64,
+        bad + 4 + 1,
+        "one line each, and the end"
+    );
+    let long_line = lines[bad as usize + 2];
+    assert!(long_line.starts_with(b"Error|2015-06-01T10:00:00+10:00|ServerTasks-1|xxx"));
+    assert_eq!(
+        long_line.len() as u64,
+        "Error|2015-06-01T10:00:00+10:00|ServerTasks-1|".len() as u64 + long
+    );
+}
+
+#[test]
+fn finding_11_a_reason_quotes_only_the_start_of_a_long_field() {
+    let _g = serial();
+    let mut log = b"servertasks-1/abc|2015-06-01T10:00:00+10:00|".to_vec();
+    log.extend(std::iter::repeat_n(b'9', 200_000));
+    log.extend_from_slice(b"||\"x\"\n");
+    let stats = task_log::convert(&log[..], io::sink(), TASK, None).unwrap();
+    let (line, reason) = &stats.bad[0];
+    assert_eq!(*line, 1);
+    assert!(reason.starts_with("category \"999"), "{reason}");
+    assert!(reason.len() <= 210, "{} bytes of reason", reason.len());
+}
