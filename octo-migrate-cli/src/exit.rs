@@ -42,7 +42,8 @@ pub fn code_of(e: &Error) -> u8 {
         ErrorKind::WrongKey { .. } => WRONG_KEY,
         ErrorKind::UnsupportedVersion { .. }
         | ErrorKind::BackupIo { .. }
-        | ErrorKind::Corrupt { .. } => CORRUPT,
+        | ErrorKind::Corrupt { .. }
+        | ErrorKind::DocumentTooLarge { .. } => CORRUPT,
         ErrorKind::Target { .. } | ErrorKind::TargetNotEmpty { .. } | ErrorKind::Files { .. } => {
             TARGET
         }

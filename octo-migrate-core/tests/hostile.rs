@@ -8,7 +8,8 @@ use std::io::{self, BufReader, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use octo_migrate_core::internals::layout::MAX_LOG_LINE_BYTES;
+use octo_migrate_core::error::ErrorKind;
+use octo_migrate_core::internals::layout::{MAX_DOCUMENT_BYTES, MAX_LOG_LINE_BYTES};
 use octo_migrate_core::internals::transform::task_log;
 use octo_migrate_core::report::BAD_LINE_EXAMPLES;
 
@@ -429,4 +430,103 @@ fn finding_11_a_reason_quotes_only_the_start_of_a_long_field() {
     assert_eq!(*line, 1);
     assert!(reason.starts_with("category \"999"), "{reason}");
     assert!(reason.len() <= 210, "{} bytes of reason", reason.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 12: a document's size
+// ---------------------------------------------------------------------------------------------
+
+const DOC_LIMIT: u64 = MAX_DOCUMENT_BYTES as u64;
+
+fn project_json(id: &str) -> String {
+    format!(r#"{{"Name":"{id}","@metadata":{{"@id":"{id}","Raven-Entity-Name":"Projects"}}}}"#)
+}
+
+#[test]
+fn finding_12_an_oversized_document_fails_early_naming_it() {
+    use octo_migrate_core::internals::parse::split_export;
+    let _g = serial();
+    // A normal document, then one whose string runs on for 256 MiB (made on the fly).
+    let head = format!(r#"{{"Docs":[{},{{"Big":""#, project_json("projects-1"));
+    let big_at = head.len() as u64 - r#"{"Big":""#.len() as u64;
+    let input = Repeat::new()
+        .then(&head)
+        .repeat("a", 4 * DOC_LIMIT)
+        .then(format!(r#""}},{}]}}"#, project_json("projects-2")));
+    let mut seen = 0;
+    let (res, peak) = peak_of(|| {
+        split_export(
+            BufReader::new(input),
+            octo_migrate_core::error::Location::default(),
+            &mut |_| {
+                seen += 1;
+                Ok(())
+            },
+        )
+    });
+    let e = res.expect_err("a document over the limit is refused");
+    assert!(e.is_corrupt_backup(), "{e}");
+    let ErrorKind::DocumentTooLarge { at, limit } = e.kind() else {
+        panic!("not DocumentTooLarge: {e}")
+    };
+    assert_eq!(*limit, DOC_LIMIT);
+    assert_eq!((at.doc_index, at.offset), (Some(1), Some(big_at)), "{e}");
+    assert_eq!(e.location(), Some(at));
+    assert!(e.to_string().contains("64 MiB"), "{e}");
+    assert_eq!(seen, 1, "the documents before it were handed out");
+    eprintln!(
+        "a document of {} bytes refused: peak {peak} bytes",
+        4 * DOC_LIMIT
+    );
+    // Refused before more than the limit was held: the buffer's capacity stops at the limit
+    // (its last growth, from half the limit, counts both blocks here). The whole document was
+    // held before, in a buffer grown to twice its size.
+    assert!(
+        peak < DOC_LIMIT as usize * 3 / 2 + MIB,
+        "cutting held {peak} bytes at its peak"
+    );
+}
+
+#[test]
+fn finding_12_a_document_at_the_limit_is_read() {
+    use octo_migrate_core::internals::parse::split_export;
+    let _g = serial();
+    let head = r#"{"Docs":[{"Big":""#;
+    let tail = r#""}]}"#;
+    let fill = DOC_LIMIT - (head.len() - r#"{"Docs":["#.len() + tail.len() - 2) as u64;
+    let input = Repeat::new().then(head).repeat("a", fill).then(tail);
+    let mut sizes = Vec::new();
+    split_export(
+        BufReader::new(input),
+        octo_migrate_core::error::Location::default(),
+        &mut |raw| {
+            sizes.push((raw.bytes.len(), raw.bytes.capacity()));
+            Ok(())
+        },
+    )
+    .unwrap();
+    let limit = DOC_LIMIT as usize;
+    assert_eq!(sizes, [(limit, limit)], "held whole, in a buffer no larger");
+}
+
+#[test]
+fn finding_12_an_oversized_document_stops_the_migration_before_anything_is_written() {
+    use octo_migrate_core::{Migration, SqliteSink};
+    let _g = serial();
+    // One byte over the limit; pass 1 would read it, pass 2 write it (the row's JSON column).
+    let head = format!(r#"{{"Docs":[{},{{"Big":""#, project_json("projects-1"));
+    let tail = r#"","@metadata":{"@id":"projects-2","Raven-Entity-Name":"Projects"}}]}"#;
+    let fill = DOC_LIMIT + 1 - (r#"{"Big":""#.len() + tail.len() - 2) as u64;
+    let dump = Repeat::new().then(&head).repeat("a", fill).then(tail);
+    let (dir, path, key) = backup_with(dump, Vec::new());
+    let db = dir.path().join("o.db");
+    let e = Migration::new(&path, &key)
+        .run(&mut SqliteSink::new(&db))
+        .expect_err("a document over the limit is refused");
+    assert!(
+        matches!(e.kind(), ErrorKind::DocumentTooLarge { .. }),
+        "{e}"
+    );
+    assert_eq!(e.location().and_then(|l| l.doc_index), Some(1), "{e}");
+    assert!(!db.exists(), "nothing is written");
 }

@@ -15,7 +15,8 @@ mod top_level;
 
 pub use body::Body;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, ErrorKind, Location, Result};
+use crate::layout::MAX_DOCUMENT_BYTES;
 
 /// One document of the export, `@metadata` taken apart.
 #[derive(Debug, Clone, PartialEq)]
@@ -359,7 +360,9 @@ pub fn split_export<R: BufRead>(
             return Err(s.err("expected a property name"));
         }
         let mut key_raw = Vec::new();
-        s.capture(Some(&mut key_raw))?;
+        if !s.capture(Some(&mut key_raw), MAX_DOCUMENT_BYTES)? {
+            return Err(s.err("a property name of the export is longer than any document"));
+        }
         let key: String = serde_json::from_slice(&key_raw)
             .map_err(|_| s.err("a property name is not a valid JSON string"))?;
         s.skip_ws()?;
@@ -373,7 +376,7 @@ pub fn split_export<R: BufRead>(
             "Attachments" => false,
             _ => {
                 // Indexes, Transformers, Identities...: skipped without being built.
-                s.capture(None)?;
+                s.capture(None, usize::MAX)?;
                 continue;
             }
         };
@@ -381,8 +384,7 @@ pub fn split_export<R: BufRead>(
             Some(b'[') => s.bump(),
             Some(b'n') => {
                 let mut v = Vec::new();
-                s.capture(Some(&mut v))?;
-                if v != b"null" {
+                if !s.capture(Some(&mut v), b"null".len())? || v != b"null" {
                     return Err(s.err(format!("{key} is not an array")));
                 }
                 continue;
@@ -414,7 +416,24 @@ pub fn split_export<R: BufRead>(
                 index,
             };
             let mut bytes = Vec::new();
-            s.capture(Some(&mut bytes))?;
+            // A document is held whole from here on: one over the limit is refused before it
+            // is (attachments are artifacts' files, whatever their size).
+            let limit = if is_doc {
+                MAX_DOCUMENT_BYTES
+            } else {
+                usize::MAX
+            };
+            if !s.capture(Some(&mut bytes), limit)? {
+                return Err(ErrorKind::DocumentTooLarge {
+                    at: Location {
+                        offset: Some(pos.offset),
+                        doc_index: Some(index),
+                        ..s.at.clone()
+                    },
+                    limit: limit as u64,
+                }
+                .into());
+            }
             on_raw(RawItem {
                 is_doc,
                 bytes,
@@ -506,8 +525,10 @@ impl<R: BufRead> Scanner<R> {
 
     /// Reads one JSON value (object, array, string or scalar), appending its bytes to `out`
     /// when given. Tracks strings and nesting only; the value's content is checked later by
-    /// the parser (for skipped values, never).
-    fn capture(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<()> {
+    /// the parser (for skipped values, never). `false` when the value is longer than `limit`
+    /// bytes: then `out` holds at most `limit` bytes (its capacity too) and the reader is
+    /// somewhere inside the value.
+    fn capture(&mut self, mut out: Option<&mut Vec<u8>>, limit: usize) -> Result<bool> {
         let first = match self.peek()? {
             Some(c) => c,
             None => return Err(self.err("the export ends in the middle")),
@@ -525,7 +546,7 @@ impl<R: BufRead> Scanner<R> {
             };
             if buf.is_empty() {
                 if scalar && started {
-                    return Ok(());
+                    return Ok(true);
                 }
                 return Err(self.err("the export ends in the middle"));
             }
@@ -584,6 +605,15 @@ impl<R: BufRead> Scanner<R> {
             }
             started = true;
             if let Some(o) = out.as_deref_mut() {
+                let need = o.len() + i;
+                if need > limit {
+                    return Ok(false);
+                }
+                if need > o.capacity() {
+                    // Doubling as usual, but never past the limit.
+                    let cap = o.capacity().saturating_mul(2).clamp(need, limit);
+                    o.reserve_exact(cap - o.len());
+                }
                 o.extend_from_slice(&buf[..i]);
             }
             self.r.consume(i);
@@ -592,7 +622,7 @@ impl<R: BufRead> Scanner<R> {
                 if scalar && i == 0 && !started {
                     return Err(self.err("expected a value"));
                 }
-                return Ok(());
+                return Ok(true);
             }
         }
     }
