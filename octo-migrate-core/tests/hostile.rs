@@ -530,3 +530,34 @@ fn finding_12_an_oversized_document_stops_the_migration_before_anything_is_writt
     assert_eq!(e.location().and_then(|l| l.doc_index), Some(1), "{e}");
     assert!(!db.exists(), "nothing is written");
 }
+
+#[test]
+fn finding_12_many_large_documents_are_not_all_held_at_once() {
+    use octo_migrate_core::Migration;
+    let _g = serial();
+    // 400 documents of 256 KiB each (100 MiB of export, a few hundred KB of backup): each one
+    // fine, together far more than a migration should hold.
+    let docs = 400;
+    let big = 256 * 1024u64;
+    let mut dump = Repeat::new().then(r#"{"Docs":["#);
+    for i in 1..=docs {
+        if i > 1 {
+            dump = dump.then(",");
+        }
+        dump = dump
+            .then(r#"{"Description":""#)
+            .repeat("a", big)
+            .then(format!(
+                r#"","Name":"P{i}","@metadata":{{"@id":"projects-{i}","Raven-Entity-Name":"Projects"}}}}"#
+            ));
+    }
+    let (_dir, path, key) = backup_with(dump.then("]}"), Vec::new());
+    let (report, peak) = peak_of(|| Migration::new(&path, &key).dry_run().unwrap());
+    assert_eq!(report.collections["Projects"].migrated, docs);
+    eprintln!("{docs} documents of {big} bytes: peak {peak} bytes");
+    // Batches of 256 documents held 64 MiB each, several at a time.
+    assert!(
+        peak < 48 * MIB,
+        "the migration held {peak} bytes at its peak"
+    );
+}
