@@ -561,3 +561,179 @@ fn finding_12_many_large_documents_are_not_all_held_at_once() {
         "the migration held {peak} bytes at its peak"
     );
 }
+// ---------------------------------------------------------------------------------------------
+// Finding 13: wide documents
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `f` on a thread of its own and fails when it has not finished within `limit` (the
+/// thread is then left running; the test binary ends with the test run).
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what} did not finish within {limit:?}")
+        }
+        Err(e) => panic!("{what} failed: {e}"),
+    }
+}
+
+/// Parses `export` as pass 1 and pass 2 do, indexes it, and transforms every document: the
+/// rows.
+fn transform_export(export: &[u8]) -> Vec<octo_migrate_core::sink::Row> {
+    use octo_migrate_core::internals::crypto::MasterKey;
+    use octo_migrate_core::internals::index::Index;
+    use octo_migrate_core::internals::parse::{split_export, Item};
+    use octo_migrate_core::internals::transform::{transform, Context, Output};
+    let mut index = Index::new(None);
+    let mut docs = Vec::new();
+    split_export(
+        export,
+        octo_migrate_core::error::Location::default(),
+        &mut |raw| {
+            index.add(&raw.clone().parse_for_index()?);
+            if let Item::Doc(d) = raw.parse()? {
+                docs.push(d);
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    index.finish().unwrap();
+    let (source, target) = (
+        MasterKey::from_bytes([7; 16]),
+        MasterKey::from_bytes([9; 16]),
+    );
+    let ctx = Context {
+        index: &index,
+        source_key: &source,
+        target_key: &target,
+        skip_unsupported_steps: false,
+    };
+    let mut out = Output::default();
+    for d in docs {
+        transform(d, &ctx, &mut out);
+    }
+    assert!(out.problems.is_empty(), "{:?}", out.problems.first());
+    out.rows
+}
+
+#[test]
+fn finding_13_a_document_with_a_million_properties_is_read_in_linear_time() {
+    use octo_migrate_core::sink::{Table, Value};
+    let _g = serial();
+    // 1,000,000 properties, then the first 100,000 again with other values (a repeated key
+    // keeps its first place and takes the last value), each value as the backup spells it.
+    let n = 1_000_000;
+    let again = 100_000;
+    let value = |i: usize, round: usize| match (i + round) % 3 {
+        0 => format!("{}.50", i),
+        1 => format!(r#""caf\u00e9 {i}""#),
+        _ => format!(r#"{{"x": [{i}, "y"]}}"#),
+    };
+    let mut export = String::from(r#"{"Docs":[{"Name":"Wide","#);
+    let mut json = String::from("{");
+    for i in 0..n {
+        export.push_str(&format!(r#""P{i}":{},"#, value(i, 0)));
+        let last = if i < again { 1 } else { 0 };
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!(r#""P{i}":{}"#, value(i, last)));
+    }
+    json.push('}');
+    for i in 0..again {
+        export.push_str(&format!(r#""P{i}":{},"#, value(i, 1)));
+    }
+    export.push_str(r#""@metadata":{"@id":"projects-1","Raven-Entity-Name":"Projects"}}]}"#);
+    // Quadratic lookups are 5 * 10^11 key comparisons here (the issue measured 20 s for
+    // 100,000 properties): they did not finish in 60 s. Linear takes a few seconds in a debug
+    // build.
+    let t0 = std::time::Instant::now();
+    let rows = within(
+        std::time::Duration::from_secs(60),
+        "a document with 1,000,000 properties",
+        move || transform_export(export.as_bytes()),
+    );
+    eprintln!("1,000,000 properties transformed in {:?}", t0.elapsed());
+    let project = rows.iter().find(|r| r.table == Table::Project).unwrap();
+    assert_eq!(project.get("Name"), Some(&Value::Text("Wide".into())));
+    let Some(Value::Text(got)) = project.get("JSON") else {
+        panic!("no JSON column")
+    };
+    assert!(
+        got == &json,
+        "the JSON column is not the properties as they came"
+    );
+}
+
+#[test]
+fn finding_13_wide_nested_objects_are_walked_in_linear_time() {
+    use octo_migrate_core::sink::Table;
+    use serde_json::{json, Map, Value as Json};
+    let _g = serial();
+    // What the transform walks inside a document, each 100,000 wide (quadratic would be 10^10
+    // steps; linear takes 5 to 10 s in a debug build on a busy machine): variables, a variable's
+    // properties and scope, an action's environments, properties and sensitive properties,
+    // lifecycle phases and their targets.
+    let n = 100_000;
+    let wide = |prefix: &str, v: Json| -> Map<String, Json> {
+        (0..n)
+            .map(|i| (format!("{prefix}{i}"), v.clone()))
+            .collect()
+    };
+    let envs: Vec<Json> = (0..n).map(|i| json!(format!("environments-{i}"))).collect();
+    let mut variables: Vec<Json> = (0..n)
+        .map(|i| json!({"Id": format!("v{i}"), "Name": "N", "Value": "x", "IsSensitive": false, "Scope": {"Environment": ["environments-1"]}}))
+        .collect();
+    let mut one = wide("Extra", json!(1));
+    one.insert("IsSensitive".into(), json!(false));
+    let mut scope = wide("Other", json!(["x"]));
+    scope.insert("Environment".into(), Json::Array(envs.clone()));
+    one.insert("Scope".into(), Json::Object(scope));
+    variables.push(Json::Object(one));
+    let phases: Vec<Json> = (0..n)
+        .map(|i| json!({"Name": format!("p{i}"), "AutomaticDeploymentTargets": ["environments-1"]}))
+        .chain([json!({"Name": "all", "OptionalDeploymentTargets": envs.clone()})])
+        .collect();
+    let docs = [
+        json!({"OwnerId": "projects-1", "Variables": variables,
+            "@metadata": {"@id": "variableset-projects-1", "Raven-Entity-Name": "VariableSets"}}),
+        json!({"OwnerId": "projects-1", "Steps": [{"Name": "s", "Actions": [{
+            "Name": "a", "ActionType": "Octopus.TentaclePackage", "Environments": envs,
+            "Properties": wide("Octopus.Action.P", json!("v")),
+            "SensitiveProperties": wide("Secret", json!(""))}]}],
+            "@metadata": {"@id": "deploymentprocess-projects-1", "Raven-Entity-Name": "DeploymentProcesses"}}),
+        json!({"Name": "L", "Phases": phases,
+            "@metadata": {"@id": "lifecycles-1", "Raven-Entity-Name": "Lifecycles"}}),
+    ];
+    let export = format!(
+        r#"{{"Docs":[{}]}}"#,
+        docs.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    drop(docs);
+    let t0 = std::time::Instant::now();
+    let rows = within(
+        std::time::Duration::from_secs(120),
+        "documents 100,000 wide inside",
+        move || transform_export(export.as_bytes()),
+    );
+    eprintln!("transformed in {:?}", t0.elapsed());
+    for t in [
+        Table::VariableSet,
+        Table::DeploymentProcess,
+        Table::Lifecycle,
+    ] {
+        assert!(rows.iter().any(|r| r.table == t), "{t:?}");
+    }
+}

@@ -5,9 +5,15 @@
 //! serializing it again was most of pass 2's time (perf: parse, allocation, re-escaping). A
 //! `Body` parses the top level only; a value becomes a `Value` the first time it is read, and
 //! one that is never changed is written back as the very text it came in.
+//!
+//! Keys are found by a linear scan while a body is small (every real document: the scan is
+//! what the hot path costs least). From [`INDEXED_FROM`] properties on, a body keeps a hash
+//! index of its keys ([`KeyIndex`]), so a document of a million properties is read, deduplicated
+//! and transformed in linear time instead of quadratic (docs/DESIGN.md "Hostile inputs").
 
 use std::cell::OnceCell;
 use std::fmt;
+use std::hash::BuildHasher;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -57,11 +63,98 @@ impl Prop {
     }
 }
 
+/// From this many properties on, a body keeps a [`KeyIndex`]. Below it a linear scan is
+/// cheaper than hashing the key (documents of the export have 5 to 30 properties); above it
+/// the scan's cost grows with the width a backup chooses.
+pub const INDEXED_FROM: usize = 32;
+
+/// Positions of a body's keys in an open-addressing table (linear probing, at most half full):
+/// a lookup hashes the key once and compares it with the few keys of its run, whatever the
+/// body's width. SipHash with keys drawn per table, so a backup cannot aim keys at one run.
+#[derive(Clone)]
+struct KeyIndex {
+    hasher: std::collections::hash_map::RandomState,
+    /// [`EMPTY`], [`GONE`] (a removed key: probing goes on past it), or a position in `props`.
+    slots: Vec<u32>,
+    /// Slots that are not [`EMPTY`].
+    used: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+const GONE: u32 = u32::MAX - 1;
+
+impl KeyIndex {
+    /// The index of `props`, whose keys are distinct; `None` for more than `u32` positions.
+    fn build(props: &[Prop]) -> Option<KeyIndex> {
+        if props.len() >= GONE as usize {
+            return None;
+        }
+        let mut ix = KeyIndex {
+            hasher: Default::default(),
+            slots: vec![
+                EMPTY;
+                (props.len() * 2 + 2)
+                    .next_power_of_two()
+                    .max(2 * INDEXED_FROM)
+            ],
+            used: 0,
+        };
+        for (i, p) in props.iter().enumerate() {
+            ix.put(&p.key, i);
+        }
+        Some(ix)
+    }
+
+    fn start(&self, key: &str) -> usize {
+        (self.hasher.hash_one(key) as usize) & (self.slots.len() - 1)
+    }
+
+    /// The slot of `key` and its position in `props`.
+    fn find(&self, props: &[Prop], key: &str) -> Option<(usize, usize)> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(key);
+        loop {
+            match self.slots[i] {
+                EMPTY => return None,
+                GONE => {}
+                p if props[p as usize].key == key => return Some((i, p as usize)),
+                _ => {}
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Records that `key`, which is not in the table, is at `pos`. The caller keeps the table
+    /// at most half full.
+    fn put(&mut self, key: &str, pos: usize) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(key);
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = pos as u32;
+        self.used += 1;
+    }
+
+    /// `props[pos]`, found in `slot`, was removed and the properties after it moved up one.
+    fn removed(&mut self, slot: usize, pos: usize) {
+        self.slots[slot] = GONE;
+        let pos = pos as u32;
+        for s in &mut self.slots {
+            if *s != EMPTY && *s != GONE && *s > pos {
+                *s -= 1;
+            }
+        }
+    }
+}
+
 /// A JSON object's properties in document order, parsed lazily (see the module docs).
 /// The methods mirror `serde_json::Map`'s.
 #[derive(Clone, Default)]
 pub struct Body {
     props: Vec<Prop>,
+    /// Where each key is, once there are [`INDEXED_FROM`] properties.
+    index: Option<Box<KeyIndex>>,
 }
 
 impl Body {
@@ -71,12 +164,42 @@ impl Body {
     }
 
     fn at(&self, key: &str) -> Option<usize> {
-        self.props.iter().position(|p| p.key == key)
+        match &self.index {
+            Some(ix) => ix.find(&self.props, key).map(|(_, pos)| pos),
+            None => self.props.iter().position(|p| p.key == key),
+        }
+    }
+
+    /// Appends `p`, whose key is not in the body.
+    fn push(&mut self, p: Prop) {
+        let pos = self.props.len();
+        match &mut self.index {
+            Some(ix) if (ix.used + 1) * 2 <= ix.slots.len() => {
+                ix.put(&p.key, pos);
+                self.props.push(p);
+            }
+            _ => {
+                self.props.push(p);
+                if self.props.len() >= INDEXED_FROM {
+                    self.index = KeyIndex::build(&self.props).map(Box::new);
+                }
+            }
+        }
+    }
+
+    /// Removes the property at `pos`.
+    fn remove_at(&mut self, pos: usize) -> Prop {
+        if let Some(ix) = &mut self.index {
+            if let Some((slot, _)) = ix.find(&self.props, &self.props[pos].key) {
+                ix.removed(slot, pos);
+            }
+        }
+        self.props.remove(pos)
     }
 
     /// The value of `key`, parsed.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.props.iter().find(|p| p.key == key)?.parsed()
+        self.props[self.at(key)?].parsed()
     }
 
     /// The value of `key`, to change.
@@ -114,7 +237,7 @@ impl Body {
                 old.into_value()
             }
             None => {
-                self.props.push(Prop::new(key, v));
+                self.push(Prop::new(key, v));
                 None
             }
         }
@@ -123,7 +246,7 @@ impl Body {
     /// Removes `key`, keeping the order of the others; returns its value.
     pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
         let i = self.at(key)?;
-        self.props.remove(i).into_value()
+        self.remove_at(i).into_value()
     }
 
     /// Removes `key` and reads it from its text when it still has it (`from_text`), else from
@@ -135,7 +258,7 @@ impl Body {
         from_value: impl FnOnce(Option<Value>) -> T,
     ) -> Option<T> {
         let i = self.at(key)?;
-        let p = self.props.remove(i);
+        let p = self.remove_at(i);
         Some(match &p.raw {
             Some(raw) => from_text(raw.get()),
             None => from_value(p.into_value()),
@@ -145,6 +268,11 @@ impl Body {
     /// Keeps only the properties whose key `keep` accepts.
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
         self.props.retain(|p| keep(&p.key));
+        self.index = if self.props.len() >= INDEXED_FROM {
+            KeyIndex::build(&self.props).map(Box::new)
+        } else {
+            None
+        };
     }
 
     #[cfg(feature = "internals")]
@@ -179,9 +307,14 @@ impl Body {
 
 impl From<Map<String, Value>> for Body {
     fn from(m: Map<String, Value>) -> Body {
-        Body {
-            props: m.into_iter().map(|(k, v)| Prop::new(k, v)).collect(),
-        }
+        let props: Vec<Prop> = m.into_iter().map(|(k, v)| Prop::new(k, v)).collect();
+        // A map's keys are distinct.
+        let index = if props.len() >= INDEXED_FROM {
+            KeyIndex::build(&props).map(Box::new)
+        } else {
+            None
+        };
+        Body { props, index }
     }
 }
 
@@ -229,6 +362,7 @@ impl<'de> Deserialize<'de> for Body {
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Body, A::Error> {
                 let mut b = Body {
                     props: Vec::with_capacity(a.size_hint().unwrap_or(16)),
+                    index: None,
                 };
                 while let Some((key, raw)) = a.next_entry::<String, Box<RawValue>>()? {
                     let p = Prop {
@@ -239,7 +373,7 @@ impl<'de> Deserialize<'de> for Body {
                     // A repeated key: the last value wins, in the first one's place (as a map).
                     match b.at(&p.key) {
                         Some(i) => b.props[i] = p,
-                        None => b.props.push(p),
+                        None => b.push(p),
                     }
                 }
                 Ok(b)
@@ -278,6 +412,87 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"K":3,"L":2}"#);
         assert!(serde_json::from_str::<Body>("[1]").is_err());
         assert!(serde_json::from_str::<Body>(r#"{"A":}"#).is_err());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Get(u8),
+        Set(u8, i64),
+        Insert(u8, i64),
+        Remove(u8),
+        RetainNot(u8),
+        Clone,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u8>().prop_map(Op::Get),
+            (any::<u8>(), any::<i64>()).prop_map(|(k, v)| Op::Set(k, v)),
+            (any::<u8>(), any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            any::<u8>().prop_map(Op::Remove),
+            any::<u8>().prop_map(Op::RetainNot),
+            Just(Op::Clone),
+        ]
+    }
+
+    proptest::proptest! {
+        /// A body behaves as `serde_json::Map` (insertion order kept, a repeated key's last
+        /// value in its first place), below and above [`INDEXED_FROM`], through removals.
+        #[test]
+        fn a_body_is_a_map_whatever_its_width(
+            text_keys in proptest::collection::vec(0u8..100, 0..120),
+            ops in proptest::collection::vec(op(), 0..200),
+        ) {
+            let key = |k: u8| format!("k{}", k % 100);
+            let mut text = String::from("{");
+            for (i, k) in text_keys.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&format!(r#""{}":{i}"#, key(*k)));
+            }
+            text.push('}');
+            let mut b: Body = serde_json::from_str(&text).unwrap();
+            let mut m: Map<String, Value> = serde_json::from_str(&text).unwrap();
+            for op in ops {
+                match op {
+                    Op::Get(k) => {
+                        proptest::prop_assert_eq!(b.get(&key(k)), m.get(&key(k)));
+                        proptest::prop_assert_eq!(b.contains_key(&key(k)), m.contains_key(&key(k)));
+                    }
+                    Op::Set(k, v) => {
+                        if let Some(x) = b.get_mut(&key(k)) {
+                            *x = json!(v);
+                        }
+                        if let Some(x) = m.get_mut(&key(k)) {
+                            *x = json!(v);
+                        }
+                    }
+                    Op::Insert(k, v) => {
+                        proptest::prop_assert_eq!(
+                            b.insert(key(k), json!(v)),
+                            m.insert(key(k), json!(v))
+                        );
+                    }
+                    Op::Remove(k) => {
+                        proptest::prop_assert_eq!(b.shift_remove(&key(k)), m.shift_remove(&key(k)));
+                    }
+                    Op::RetainNot(k) => {
+                        b.retain(|x| x != key(k));
+                        m.retain(|x, _| *x != key(k));
+                    }
+                    Op::Clone => b = b.clone(),
+                }
+                proptest::prop_assert_eq!(b.len(), m.len());
+            }
+            proptest::prop_assert!(b.keys().eq(m.keys().map(String::as_str)));
+            for k in 0..100 {
+                proptest::prop_assert_eq!(b.get(&key(k)), m.get(&key(k)));
+            }
+            let out: Map<String, Value> = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+            proptest::prop_assert!(out.iter().eq(m.iter()));
+        }
     }
 
     #[test]
