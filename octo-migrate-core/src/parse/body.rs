@@ -20,15 +20,17 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// One property.
+/// One property: 48 bytes, plus its key and its text. A document of tiny properties has
+/// millions of these (docs/DESIGN.md "Hostile inputs"), so the parsed value, which the
+/// transform makes for a few properties only, is boxed.
 #[derive(Clone)]
 struct Prop {
-    key: String,
+    key: Box<str>,
     /// The value's text as it came, while it is unchanged.
     raw: Option<Box<RawValue>>,
     /// The parsed value, once read (`None` inside: the text nests deeper than serde_json
     /// parses; such a value is left as it is).
-    value: OnceCell<Option<Value>>,
+    value: OnceCell<Option<Box<Value>>>,
 }
 
 impl Prop {
@@ -38,27 +40,28 @@ impl Prop {
                 self.raw
                     .as_ref()
                     .and_then(|r| serde_json::from_str(r.get()).ok())
+                    .map(Box::new)
             })
-            .as_ref()
+            .as_deref()
     }
 
     /// For changing: the text no longer stands for the value.
     fn parsed_mut(&mut self) -> Option<&mut Value> {
         self.parsed()?;
         self.raw = None;
-        self.value.get_mut().and_then(Option::as_mut)
+        self.value.get_mut().and_then(Option::as_deref_mut)
     }
 
     fn into_value(self) -> Option<Value> {
         let _ = self.parsed();
-        self.value.into_inner().flatten()
+        self.value.into_inner().flatten().map(|v| *v)
     }
 
     fn new(key: String, v: Value) -> Prop {
         Prop {
-            key,
+            key: key.into_boxed_str(),
             raw: None,
-            value: OnceCell::from(Some(v)),
+            value: OnceCell::from(Some(Box::new(v))),
         }
     }
 }
@@ -117,7 +120,7 @@ impl KeyIndex {
             match self.slots[i] {
                 EMPTY => return None,
                 GONE => {}
-                p if props[p as usize].key == key => return Some((i, p as usize)),
+                p if *props[p as usize].key == *key => return Some((i, p as usize)),
                 _ => {}
             }
             i = (i + 1) & mask;
@@ -166,7 +169,7 @@ impl Body {
     fn at(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.find(&self.props, key).map(|(_, pos)| pos),
-            None => self.props.iter().position(|p| p.key == key),
+            None => self.props.iter().position(|p| *p.key == *key),
         }
     }
 
@@ -220,7 +223,7 @@ impl Body {
                 p.parsed()?;
                 p.raw = None;
                 let Prop { key, value, .. } = p;
-                Some((key.as_str(), value.get_mut()?.as_mut()?))
+                Some((&**key, value.get_mut()?.as_deref_mut()?))
             })
     }
 
@@ -278,7 +281,7 @@ impl Body {
     #[cfg(feature = "internals")]
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.props.iter().map(|p| p.key.as_str())
+        self.props.iter().map(|p| &*p.key)
     }
 
     /// How many properties.
@@ -298,7 +301,7 @@ impl Body {
         self.props
             .into_iter()
             .filter_map(|p| {
-                let k = p.key.clone();
+                let k = p.key.to_string();
                 p.into_value().map(|v| (k, v))
             })
             .collect()
@@ -343,7 +346,7 @@ impl Serialize for Body {
             // Unchanged text goes out as it came (serde_json writes a RawValue verbatim).
             match (&p.raw, p.value.get()) {
                 (Some(raw), _) => m.serialize_entry(&p.key, raw)?,
-                (None, Some(Some(v))) => m.serialize_entry(&p.key, v)?,
+                (None, Some(Some(v))) => m.serialize_entry(&p.key, &**v)?,
                 (None, _) => m.serialize_entry(&p.key, &Value::Null)?,
             }
         }
@@ -366,7 +369,7 @@ impl<'de> Deserialize<'de> for Body {
                 };
                 while let Some((key, raw)) = a.next_entry::<String, Box<RawValue>>()? {
                     let p = Prop {
-                        key,
+                        key: key.into_boxed_str(),
                         raw: Some(raw),
                         value: OnceCell::new(),
                     };
@@ -493,6 +496,16 @@ mod tests {
             let out: Map<String, Value> = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
             proptest::prop_assert!(out.iter().eq(m.iter()));
         }
+    }
+
+    #[test]
+    fn a_property_record_is_small() {
+        // Millions of them in a document of tiny properties (docs/DESIGN.md "Hostile inputs").
+        assert!(
+            std::mem::size_of::<Prop>() <= 48,
+            "{}",
+            std::mem::size_of::<Prop>()
+        );
     }
 
     #[test]
