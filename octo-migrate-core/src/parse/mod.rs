@@ -605,16 +605,9 @@ impl<R: BufRead> Scanner<R> {
             }
             started = true;
             if let Some(o) = out.as_deref_mut() {
-                let need = o.len() + i;
-                if need > limit {
+                if !append_within(o, &buf[..i], limit) {
                     return Ok(false);
                 }
-                if need > o.capacity() {
-                    // Doubling as usual, but never past the limit.
-                    let cap = o.capacity().saturating_mul(2).clamp(need, limit);
-                    o.reserve_exact(cap - o.len());
-                }
-                o.extend_from_slice(&buf[..i]);
             }
             self.r.consume(i);
             self.offset += i as u64;
@@ -626,6 +619,23 @@ impl<R: BufRead> Scanner<R> {
             }
         }
     }
+}
+
+/// Appends `bytes` to `out` unless that makes it longer than `limit` (then `false`, and
+/// nothing is appended); its capacity grows by doubling as usual, but never past `limit`.
+/// Out of line: the scanning loop it ends is the reader thread's, and stays as tight.
+#[inline(never)]
+fn append_within(out: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
+    let need = out.len() + bytes.len();
+    if need > limit {
+        return false;
+    }
+    if need > out.capacity() {
+        let cap = out.capacity().saturating_mul(2).clamp(need, limit);
+        out.reserve_exact(cap - out.len());
+    }
+    out.extend_from_slice(bytes);
+    true
 }
 
 #[cfg(test)]
