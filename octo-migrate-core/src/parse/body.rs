@@ -11,6 +11,7 @@
 //! index of its keys ([`KeyIndex`]), so a document of a million properties is read, deduplicated
 //! and transformed in linear time instead of quadratic (docs/DESIGN.md "Hostile inputs").
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -20,12 +21,13 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// One property: 48 bytes, plus its key and its text. A document of tiny properties has
+/// One property: 56 bytes, plus its key and its text. A document of tiny properties has
 /// millions of these (docs/DESIGN.md "Hostile inputs"), so the parsed value, which the
-/// transform makes for a few properties only, is boxed.
+/// transform makes for a few properties only, is boxed. A key the code names (pass 1's index
+/// properties, what the transform adds) is borrowed, not allocated.
 #[derive(Clone)]
 struct Prop {
-    key: Box<str>,
+    key: Cow<'static, str>,
     /// The value's text as it came, while it is unchanged.
     raw: Option<Box<RawValue>>,
     /// The parsed value, once read (`None` inside: the text nests deeper than serde_json
@@ -53,13 +55,16 @@ impl Prop {
     }
 
     fn into_value(self) -> Option<Value> {
-        let _ = self.parsed();
-        self.value.into_inner().flatten().map(|v| *v)
+        match self.value.into_inner() {
+            Some(parsed) => parsed.map(|v| *v),
+            // Never read: parsed straight out, not through the box `parsed` would make.
+            None => self.raw.and_then(|r| serde_json::from_str(r.get()).ok()),
+        }
     }
 
-    fn new(key: String, v: Value) -> Prop {
+    fn new(key: Cow<'static, str>, v: Value) -> Prop {
         Prop {
-            key: key.into_boxed_str(),
+            key,
             raw: None,
             value: OnceCell::from(Some(Box::new(v))),
         }
@@ -233,7 +238,8 @@ impl Body {
     }
 
     /// Sets `key` (in place when present, else at the end); returns the value it replaced.
-    pub fn insert(&mut self, key: String, v: Value) -> Option<Value> {
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, v: Value) -> Option<Value> {
+        let key = key.into();
         match self.at(&key) {
             Some(i) => {
                 let old = std::mem::replace(&mut self.props[i], Prop::new(key, v));
@@ -310,7 +316,10 @@ impl Body {
 
 impl From<Map<String, Value>> for Body {
     fn from(m: Map<String, Value>) -> Body {
-        let props: Vec<Prop> = m.into_iter().map(|(k, v)| Prop::new(k, v)).collect();
+        let props: Vec<Prop> = m
+            .into_iter()
+            .map(|(k, v)| Prop::new(Cow::Owned(k), v))
+            .collect();
         // A map's keys are distinct.
         let index = if props.len() >= INDEXED_FROM {
             KeyIndex::build(&props).map(Box::new)
@@ -369,7 +378,7 @@ impl<'de> Deserialize<'de> for Body {
                 };
                 while let Some((key, raw)) = a.next_entry::<String, Box<RawValue>>()? {
                     let p = Prop {
-                        key: key.into_boxed_str(),
+                        key: Cow::Owned(key),
                         raw: Some(raw),
                         value: OnceCell::new(),
                     };
@@ -397,7 +406,7 @@ mod tests {
         let mut b: Body = serde_json::from_str(text).unwrap();
         assert_eq!(b.get("C"), Some(&json!("x")));
         *b.get_mut("D").unwrap() = json!(2);
-        b.insert("E".into(), json!([true]));
+        b.insert("E", json!([true]));
         assert_eq!(b.shift_remove("C"), Some(json!("x")));
         assert_eq!(
             serde_json::to_string(&b).unwrap(),
@@ -409,7 +418,7 @@ mod tests {
             json!({"A": {"x": [1, 2, 3]}, "B": "café", "D": 2, "E": [true]})
         );
         // Replacing keeps the place; a repeated key in the text keeps the last value.
-        b.insert("A".into(), json!(0));
+        b.insert("A", json!(0));
         assert_eq!(b.keys().next(), Some("A"));
         let r: Body = serde_json::from_str(r#"{"K":1,"L":2,"K":3}"#).unwrap();
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"K":3,"L":2}"#);
@@ -502,7 +511,7 @@ mod tests {
     fn a_property_record_is_small() {
         // Millions of them in a document of tiny properties (docs/DESIGN.md "Hostile inputs").
         assert!(
-            std::mem::size_of::<Prop>() <= 48,
+            std::mem::size_of::<Prop>() <= 56,
             "{}",
             std::mem::size_of::<Prop>()
         );

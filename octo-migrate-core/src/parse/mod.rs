@@ -227,8 +227,12 @@ macro_rules! index_properties {
         /// The rest of a document is skipped without being built.
         pub const INDEX_PROPERTIES: &[&str] = &[$($k),*];
 
-        fn is_index_property(key: &str) -> bool {
-            matches!(key, $($k)|*)
+        /// The index property `key` names, as the constant (no allocation for its key).
+        fn index_property(key: &str) -> Option<&'static str> {
+            match key {
+                $($k => Some($k),)*
+                _ => None,
+            }
         }
     };
 }
@@ -274,10 +278,10 @@ impl RawItem {
             if key == "@metadata" {
                 // serde's typed read of a small object is as fast as the scanner here.
                 meta = std::str::from_utf8(text).ok().and_then(Meta::from_text);
-            } else if is_index_property(key) {
+            } else if let Some(key) = index_property(key) {
                 match serde_json::from_slice::<Option<Value>>(text) {
                     Ok(Some(v)) => {
-                        body.insert(key.to_owned(), v);
+                        body.insert(key, v);
                     }
                     Ok(None) => {
                         body.shift_remove(key);
