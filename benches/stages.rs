@@ -10,6 +10,7 @@
 //! | `inflate` | `MultiGzDecoder` (as `backup` uses) over the decrypted GZip | GZip bytes |
 //! | `parse` | `split_export` + `RawItem::parse` / `parse_for_index` | export JSON |
 //! | `transform` | `transform::transform` of every document, no `--maxage` | documents' JSON |
+//! | `task_log` | `task_log::convert` of 100,000 activity-log lines (1 % unparsable) | log text |
 //! | `filter` | `HistoryIndex` `add` + `decide` + `keep`, `--maxage 30` | documents' JSON |
 //! | `sink` | `SqliteSink` / `MemorySink`: prepare, insert every row, commit | rows' text |
 //!
@@ -32,7 +33,7 @@ use octo_migrate_core::internals::index::Index;
 use octo_migrate_core::internals::maxage::{Cutoff, HistoryIndex};
 use octo_migrate_core::internals::parse::{split_export, Document, Item};
 use octo_migrate_core::internals::schema::parse_datetime;
-use octo_migrate_core::internals::transform::{transform, Context, Output};
+use octo_migrate_core::internals::transform::{task_log, transform, Context, Output};
 use octo_migrate_core::sink::{Existing, MemorySink, Row, Sink, SqliteSink};
 use octo_migrate_sample::{sample_key, write_sample, SampleOptions, DUMP_ENTRY, SAMPLE_AS_OF};
 
@@ -136,6 +137,34 @@ fn fixture() -> Fixture {
     }
 }
 
+/// `lines` activity-log lines: messages of 20 to 200 characters, some with escapes, every
+/// hundredth line unparsable.
+fn task_log_text(lines: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..lines {
+        if i % 100 == 99 {
+            out.extend_from_slice(b"    at Octopus.Shared.Something.Else(String arg)\r\n");
+            continue;
+        }
+        let words =
+            "Deploying package Acme.Web 1.2.3 to C:\\\\Octopus\\\\Applications \\\"Prod\\\"\\n";
+        let msg = &words.repeat(3)[..20 + (i * 37) % 180];
+        let msg = msg.trim_end_matches('\\');
+        out.extend_from_slice(
+            format!(
+                "servertasks-1/{:08x}|2015-06-01T10:{:02}:{:02}.{:07}+10:00|{}|users-1|\"{msg}\"\r\n",
+                i * 7919,
+                (i / 60) % 60,
+                i % 60,
+                i * 13 % 10_000_000,
+                [100, 200, 200, 200, 300][i % 5],
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
 /// The pipeline's context for a dry run of the sample (its FTP step skipped, same key).
 fn context<'a>(index: &'a Index, key: &'a MasterKey) -> Context<'a> {
     Context {
@@ -214,6 +243,24 @@ fn stages(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    g.finish();
+
+    // Task logs: 100,000 lines as 2.6 writes them (one in a hundred unparsable), converted
+    // to the 3.x format into nothing.
+    let log = task_log_text(100_000);
+    let first = task_log::convert(&log[..], io::sink(), "ServerTasks-1", None).expect("convert");
+    eprintln!(
+        "task_log: {} lines, {} of them unparsable",
+        first.lines, first.unparsable
+    );
+    let mut g = group(c, "task_log", log.len() as u64);
+    g.bench_function("convert", |b| {
+        b.iter(|| {
+            task_log::convert(black_box(&log[..]), io::sink(), "ServerTasks-1", None)
+                .expect("convert")
+                .lines
+        })
     });
     g.finish();
 

@@ -47,7 +47,8 @@ pub fn code_of(e: &Error) -> u8 {
         ErrorKind::WrongKey { .. } => WRONG_KEY,
         ErrorKind::UnsupportedVersion { .. }
         | ErrorKind::BackupIo { .. }
-        | ErrorKind::Corrupt { .. } => CORRUPT,
+        | ErrorKind::Corrupt { .. }
+        | ErrorKind::DocumentTooLarge { .. } => CORRUPT,
         // The target holds another server's tasks: the target refuses this backup, as it
         // refuses one when it already holds data.
         ErrorKind::Target { .. }

@@ -282,3 +282,32 @@ fn finding_14_a_repeated_directory_record_exits_4_at_once() {
         assert!(started.elapsed().as_secs() < 20, "{name}: slow");
     }
 }
+
+/// Issue "Nothing lost, whatever happens", finding 12: a document over the size the tool reads
+/// (64 MiB; a few KB of the backup once compressed) is a corrupt backup, refused while the
+/// export is cut into documents, naming the document and the limit.
+#[test]
+fn finding_12_an_oversized_document_exits_4_naming_it() {
+    use std::io::Write;
+    let key = MasterKey::generate();
+    let mut w = BackupWriter::new(Cursor::new(Vec::new()), &key, EntryForm::MkStream);
+    w.write_master_key_check().unwrap();
+    let mut e = w.start_entry("RavenDB/Raven.dump", true, false).unwrap();
+    e.write_all(br#"{"Docs":[{"Name":"Web","@metadata":{"@id":"projects-1","Raven-Entity-Name":"Projects"}},{"Big":""#)
+        .unwrap();
+    let chunk = vec![b'a'; 1024 * 1024];
+    for _ in 0..65 {
+        e.write_all(&chunk).unwrap();
+    }
+    e.write_all(br#"","@metadata":{"@id":"projects-2","Raven-Entity-Name":"Projects"}}]}"#)
+        .unwrap();
+    e.finish().unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+    let (code, stderr) = run("64 MiB document", &bytes, &key);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("document #1") && stderr.contains("64 MiB"),
+        "{stderr}"
+    );
+}

@@ -80,6 +80,15 @@ pub enum ErrorKind {
         /// What is wrong, in words.
         reason: String,
     },
+    /// A document of the dump is larger than this tool reads (the limit): the backup is
+    /// damaged or was not written by Octopus 2.6. Found while the export is cut into
+    /// documents, before the document is held.
+    DocumentTooLarge {
+        /// Where the document starts (entry, byte offset, document index).
+        at: Location,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The target could not be opened, checked or written; nothing was committed.
     Target {
         /// The target, without any password.
@@ -182,6 +191,7 @@ impl Error {
         matches!(
             *self.kind,
             ErrorKind::Corrupt { .. }
+                | ErrorKind::DocumentTooLarge { .. }
                 | ErrorKind::BackupIo { .. }
                 | ErrorKind::UnsupportedVersion { .. }
         )
@@ -219,7 +229,7 @@ impl Error {
     /// The location in the backup, for errors that have one.
     pub fn location(&self) -> Option<&Location> {
         match &*self.kind {
-            ErrorKind::Corrupt { at, .. } => Some(at),
+            ErrorKind::Corrupt { at, .. } | ErrorKind::DocumentTooLarge { at, .. } => Some(at),
             _ => None,
         }
     }
@@ -337,6 +347,13 @@ impl fmt::Display for Error {
                 "the backup is corrupt or unreadable ({at}): {reason}. Copy the .octobak again \
                  (a partial copy is the usual cause) or take a new backup on the 2.6 server"
             ),
+            ErrorKind::DocumentTooLarge { at, limit } => write!(
+                f,
+                "the backup holds a document larger than {} ({at}), the most this tool reads of \
+                 one document; Octopus 2.6 writes none that large, so the backup is damaged or \
+                 was not written by Octopus: take a new backup on the 2.6 server",
+                bytes_in_words(*limit)
+            ),
             ErrorKind::Target { target, reason, .. } if target.starts_with("sqlite:") => write!(
                 f,
                 "target {target} failed: {reason}; nothing was committed. Check that the path \
@@ -418,6 +435,16 @@ impl fmt::Display for Error {
                  please report it with this message"
             ),
         }
+    }
+}
+
+/// `64 MiB`, or the bytes when they are not whole MiB.
+fn bytes_in_words(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 

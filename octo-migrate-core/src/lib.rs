@@ -122,6 +122,9 @@ pub mod internals {
     pub mod index {
         pub use crate::index::*;
     }
+    pub mod layout {
+        pub use crate::layout::*;
+    }
     pub mod maxage {
         pub use crate::maxage::*;
     }

@@ -346,6 +346,9 @@ impl Warning {
 pub const EXAMPLES: usize = 5;
 /// How many unparsable task-log lines the report keeps (the count covers them all).
 pub const BAD_LINE_EXAMPLES: usize = 100;
+/// How long the reason of a kept unparsable line may be, in bytes: a reason quotes the field
+/// that did not parse, which a hostile log can make as long as a line.
+pub const BAD_LINE_REASON_MAX: usize = 200;
 /// How many artifacts without content the report names (the count covers them all).
 pub const MISSING_CONTENT_EXAMPLES: usize = EXAMPLES * 20;
 /// How many unused entries of the backup the report (and `inspect`) names; the count covers

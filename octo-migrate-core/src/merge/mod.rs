@@ -10,7 +10,7 @@
 //!    their parent; teams keep their members and variable sets their variables; the license is
 //!    only imported into a target that has none.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
 
@@ -304,8 +304,10 @@ fn combine_members(old: &Row, mut row: Row) -> Row {
         _ => Vec::new(),
     };
     let mut members = list(row.values.get(i));
+    // Compared case-insensitively (ASCII), through a set: a team may list many users.
+    let mut seen: HashSet<String> = members.iter().map(|m| m.to_ascii_lowercase()).collect();
     for m in list(old.get("MemberUserIds")) {
-        if !members.iter().any(|x| x.eq_ignore_ascii_case(&m)) {
+        if seen.insert(m.to_ascii_lowercase()) {
             members.push(m);
         }
     }
@@ -339,18 +341,60 @@ fn combine_variables(old: &Row, mut row: Row) -> Row {
     let Json::Array(vars) = vars else {
         return row;
     };
-    let same = |a: &Json, b: &Json| {
-        let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).map(str::to_lowercase);
-        (s(a, "Id").is_some() && s(a, "Id") == s(b, "Id"))
-            || (s(a, "Name") == s(b, "Name") && a.get("Scope") == b.get("Scope"))
-    };
+    // The same variable: the same Id, or the same Name and Scope (case-insensitive). Looked up
+    // in sets of those keys, not compared pairwise: a set may hold thousands of variables.
+    let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).map(str::to_lowercase);
+    let name_scope = |v: &Json| (s(v, "Name"), v.get("Scope").map(canonical_json));
+    let mut ids: HashSet<String> = vars.iter().filter_map(|v| s(v, "Id")).collect();
+    let mut names: HashSet<_> = vars.iter().map(name_scope).collect();
     for v in old_vars {
-        if !vars.iter().any(|n| same(n, &v)) {
-            vars.push(v);
+        let id = s(&v, "Id");
+        if id.as_ref().is_some_and(|id| ids.contains(id)) || !names.insert(name_scope(&v)) {
+            continue;
         }
+        ids.extend(id);
+        vars.push(v);
     }
     row.values[i] = Value::Text(crate::schema::json_text(&new));
     row
+}
+
+/// `v` as text that two values share exactly when they are equal (`==`): object keys sorted
+/// (a map compares regardless of order), and a zero float as `0.0` (`-0.0 == 0.0`).
+fn canonical_json(v: &Json) -> String {
+    fn write(v: &Json, out: &mut String) {
+        match v {
+            Json::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Json::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&m[k], out);
+                }
+                out.push('}');
+            }
+            Json::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            Json::Number(n) if n.is_f64() && n.as_f64() == Some(0.0) => out.push_str("0.0"),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -442,5 +486,134 @@ mod tests {
             .map(|x| x["Value"].as_str().unwrap())
             .collect();
         assert_eq!(values, ["new", "8080", "t"]);
+    }
+
+    /// Runs `f` on a thread of its own; fails when it has not finished within `secs`.
+    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("did not finish in time")
+    }
+
+    /// Issue "Nothing lost, whatever happens", finding 13 (wide objects walked quadratically):
+    /// merging compared every member and every variable of the target with all of the
+    /// backup's (10^10 comparisons here, each variable one allocating four strings).
+    #[test]
+    fn finding_13_merging_wide_teams_and_variable_sets_is_linear() {
+        let n = 100_000;
+        let ids = |from: usize| {
+            let v: Vec<String> = (from..from + n).map(|i| format!("Users-{i}")).collect();
+            format!("|{}|", v.join("|"))
+        };
+        let (old, new) = (team(&ids(0)), team(&ids(n / 2)));
+        let merged = within(60, move || combine_members(&old, new));
+        let Some(Value::Text(m)) = merged.get("MemberUserIds") else {
+            panic!()
+        };
+        assert_eq!(split_pipe_list_len(m), n + n / 2);
+        let vars = |from: usize| {
+            let v: Vec<Json> = (from..from + n)
+                .map(|i| serde_json::json!({"Id": format!("v{i}"), "Name": format!("N{i}"), "Value": "x", "Scope": {"Environment": ["Environments-1"]}}))
+                .collect();
+            varset(&serde_json::json!({ "Variables": v }).to_string())
+        };
+        let (old, new) = (vars(0), vars(n / 2));
+        let merged = within(60, move || combine_variables(&old, new));
+        let Some(Value::Text(j)) = merged.get("JSON") else {
+            panic!()
+        };
+        let v: Json = serde_json::from_str(j).unwrap();
+        assert_eq!(v["Variables"].as_array().unwrap().len(), n + n / 2);
+    }
+
+    /// The pairwise rule `combine_variables` had, as the oracle of its sets.
+    fn combine_variables_pairwise(old: &[Json], mut vars: Vec<Json>) -> Vec<Json> {
+        let same = |a: &Json, b: &Json| {
+            let s = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).map(str::to_lowercase);
+            (s(a, "Id").is_some() && s(a, "Id") == s(b, "Id"))
+                || (s(a, "Name") == s(b, "Name") && a.get("Scope") == b.get("Scope"))
+        };
+        for v in old {
+            if !vars.iter().any(|n| same(n, v)) {
+                vars.push(v.clone());
+            }
+        }
+        vars
+    }
+
+    fn variable() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        use serde_json::json;
+        let ids = prop_oneof![
+            Just(None),
+            Just(Some(json!("a"))),
+            Just(Some(json!("A"))),
+            Just(Some(json!("b"))),
+            Just(Some(json!(1)))
+        ];
+        let names = prop_oneof![
+            Just(None),
+            Just(Some(json!("Url"))),
+            Just(Some(json!("URL"))),
+            Just(Some(json!("Port")))
+        ];
+        let scopes = prop_oneof![
+            Just(None),
+            Just(Some(json!({}))),
+            Just(Some(json!({"Environment": ["E1"]}))),
+            Just(Some(
+                serde_json::from_str::<Json>(r#"{"Machine":["M"],"Environment":["E1"]}"#).unwrap()
+            )),
+            Just(Some(
+                serde_json::from_str::<Json>(r#"{"Environment":["E1"],"Machine":["M"]}"#).unwrap()
+            )),
+            Just(Some(serde_json::from_str::<Json>(r#"{"N":0.0}"#).unwrap())),
+            Just(Some(serde_json::from_str::<Json>(r#"{"N":-0.0}"#).unwrap())),
+            Just(Some(serde_json::from_str::<Json>(r#"{"N":0}"#).unwrap())),
+            Just(Some(
+                serde_json::from_str::<Json>(r#"{"N":[1.0,"1"]}"#).unwrap()
+            )),
+            Just(Some(
+                serde_json::from_str::<Json>(r#"{"N":[1,"1"]}"#).unwrap()
+            )),
+        ];
+        (ids, names, scopes, 0u8..100).prop_map(|(id, name, scope, value)| {
+            let mut v = serde_json::Map::new();
+            if let Some(x) = id {
+                v.insert("Id".into(), x);
+            }
+            if let Some(x) = name {
+                v.insert("Name".into(), x);
+            }
+            if let Some(x) = scope {
+                v.insert("Scope".into(), x);
+            }
+            v.insert("Value".into(), json!(value));
+            Json::Object(v)
+        })
+    }
+
+    proptest::proptest! {
+        /// The sets decide exactly as the pairwise comparison did.
+        #[test]
+        fn combine_variables_decides_as_the_pairwise_rule(
+            old in proptest::collection::vec(variable(), 0..10),
+            new in proptest::collection::vec(variable(), 0..10),
+        ) {
+            let text = |v: &[Json]| serde_json::json!({ "Variables": v }).to_string();
+            let merged = combine_variables(&varset(&text(&old)), varset(&text(&new)));
+            let Some(Value::Text(j)) = merged.get("JSON") else {
+                panic!()
+            };
+            let want = text(&combine_variables_pairwise(&old, new));
+            proptest::prop_assert_eq!(j, &want);
+        }
+    }
+
+    fn split_pipe_list_len(s: &str) -> usize {
+        crate::schema::split_pipe_list(s).len()
     }
 }

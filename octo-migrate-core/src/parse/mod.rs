@@ -15,7 +15,8 @@ mod top_level;
 
 pub use body::Body;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, ErrorKind, Location, Result};
+use crate::layout::MAX_DOCUMENT_BYTES;
 
 /// One document of the export, `@metadata` taken apart.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,8 +227,12 @@ macro_rules! index_properties {
         /// The rest of a document is skipped without being built.
         pub const INDEX_PROPERTIES: &[&str] = &[$($k),*];
 
-        fn is_index_property(key: &str) -> bool {
-            matches!(key, $($k)|*)
+        /// The index property `key` names, as the constant (no allocation for its key).
+        fn index_property(key: &str) -> Option<&'static str> {
+            match key {
+                $($k => Some($k),)*
+                _ => None,
+            }
         }
     };
 }
@@ -273,10 +278,10 @@ impl RawItem {
             if key == "@metadata" {
                 // serde's typed read of a small object is as fast as the scanner here.
                 meta = std::str::from_utf8(text).ok().and_then(Meta::from_text);
-            } else if is_index_property(key) {
+            } else if let Some(key) = index_property(key) {
                 match serde_json::from_slice::<Option<Value>>(text) {
                     Ok(Some(v)) => {
-                        body.insert(key.to_owned(), v);
+                        body.insert(key, v);
                     }
                     Ok(None) => {
                         body.shift_remove(key);
@@ -359,7 +364,9 @@ pub fn split_export<R: BufRead>(
             return Err(s.err("expected a property name"));
         }
         let mut key_raw = Vec::new();
-        s.capture(Some(&mut key_raw))?;
+        if !s.capture(Some(&mut key_raw), MAX_DOCUMENT_BYTES)? {
+            return Err(s.err("a property name of the export is longer than any document"));
+        }
         let key: String = serde_json::from_slice(&key_raw)
             .map_err(|_| s.err("a property name is not a valid JSON string"))?;
         s.skip_ws()?;
@@ -373,7 +380,7 @@ pub fn split_export<R: BufRead>(
             "Attachments" => false,
             _ => {
                 // Indexes, Transformers, Identities...: skipped without being built.
-                s.capture(None)?;
+                s.capture(None, usize::MAX)?;
                 continue;
             }
         };
@@ -381,8 +388,7 @@ pub fn split_export<R: BufRead>(
             Some(b'[') => s.bump(),
             Some(b'n') => {
                 let mut v = Vec::new();
-                s.capture(Some(&mut v))?;
-                if v != b"null" {
+                if !s.capture(Some(&mut v), b"null".len())? || v != b"null" {
                     return Err(s.err(format!("{key} is not an array")));
                 }
                 continue;
@@ -414,7 +420,24 @@ pub fn split_export<R: BufRead>(
                 index,
             };
             let mut bytes = Vec::new();
-            s.capture(Some(&mut bytes))?;
+            // A document is held whole from here on: one over the limit is refused before it
+            // is (attachments are artifacts' files, whatever their size).
+            let limit = if is_doc {
+                MAX_DOCUMENT_BYTES
+            } else {
+                usize::MAX
+            };
+            if !s.capture(Some(&mut bytes), limit)? {
+                return Err(ErrorKind::DocumentTooLarge {
+                    at: Location {
+                        offset: Some(pos.offset),
+                        doc_index: Some(index),
+                        ..s.at.clone()
+                    },
+                    limit: limit as u64,
+                }
+                .into());
+            }
             on_raw(RawItem {
                 is_doc,
                 bytes,
@@ -506,8 +529,10 @@ impl<R: BufRead> Scanner<R> {
 
     /// Reads one JSON value (object, array, string or scalar), appending its bytes to `out`
     /// when given. Tracks strings and nesting only; the value's content is checked later by
-    /// the parser (for skipped values, never).
-    fn capture(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<()> {
+    /// the parser (for skipped values, never). `false` when the value is longer than `limit`
+    /// bytes: then `out` holds at most `limit` bytes (its capacity too) and the reader is
+    /// somewhere inside the value.
+    fn capture(&mut self, mut out: Option<&mut Vec<u8>>, limit: usize) -> Result<bool> {
         let first = match self.peek()? {
             Some(c) => c,
             None => return Err(self.err("the export ends in the middle")),
@@ -525,7 +550,7 @@ impl<R: BufRead> Scanner<R> {
             };
             if buf.is_empty() {
                 if scalar && started {
-                    return Ok(());
+                    return Ok(true);
                 }
                 return Err(self.err("the export ends in the middle"));
             }
@@ -584,7 +609,9 @@ impl<R: BufRead> Scanner<R> {
             }
             started = true;
             if let Some(o) = out.as_deref_mut() {
-                o.extend_from_slice(&buf[..i]);
+                if !append_within(o, &buf[..i], limit) {
+                    return Ok(false);
+                }
             }
             self.r.consume(i);
             self.offset += i as u64;
@@ -592,10 +619,27 @@ impl<R: BufRead> Scanner<R> {
                 if scalar && i == 0 && !started {
                     return Err(self.err("expected a value"));
                 }
-                return Ok(());
+                return Ok(true);
             }
         }
     }
+}
+
+/// Appends `bytes` to `out` unless that makes it longer than `limit` (then `false`, and
+/// nothing is appended); its capacity grows by doubling as usual, but never past `limit`.
+/// Out of line: the scanning loop it ends is the reader thread's, and stays as tight.
+#[inline(never)]
+fn append_within(out: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
+    let need = out.len() + bytes.len();
+    if need > limit {
+        return false;
+    }
+    if need > out.capacity() {
+        let cap = out.capacity().saturating_mul(2).clamp(need, limit);
+        out.reserve_exact(cap - out.len());
+    }
+    out.extend_from_slice(bytes);
+    true
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ fn convert_one(
     .map_err(|e| crate::backup::io_to_error(&entry_loc, &e))?;
     report.task_logs += 1;
     report.task_log_lines += stats.lines;
-    report.unparsable_log_line_count += stats.bad.len() as u64;
+    report.unparsable_log_line_count += stats.unparsable;
     for (line, reason) in stats.bad {
         if report.unparsable_log_lines.len() < BAD_LINE_EXAMPLES {
             report.unparsable_log_lines.push(BadLogLine {

@@ -9,8 +9,42 @@ use crate::parse::{split_export, ExportSummary, RawItem};
 
 /// Documents per batch handed from the reader to the workers.
 pub(super) const BATCH: usize = 256;
+/// A batch is handed on once its documents' text reaches this, even with fewer than [`BATCH`]
+/// documents: what a batch holds is bounded by bytes, not only by count (256 documents of
+/// the export's usual 1-4 KB are far below it; 256 of 64 MiB would be 16 GiB).
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Batches between reader and workers: bounds memory whatever the backup's size.
 const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Collects raw items into batches, full at [`BATCH`] items or [`BATCH_BYTES`] bytes.
+struct Batcher {
+    batch: Vec<RawItem>,
+    bytes: usize,
+}
+
+impl Batcher {
+    fn new() -> Batcher {
+        Batcher {
+            batch: Vec::with_capacity(BATCH),
+            bytes: 0,
+        }
+    }
+
+    /// Adds `raw`; the batch, when this made it full.
+    fn push(&mut self, raw: RawItem) -> Option<Vec<RawItem>> {
+        self.bytes += raw.bytes.len();
+        self.batch.push(raw);
+        (self.batch.len() == BATCH || self.bytes >= BATCH_BYTES).then(|| {
+            self.bytes = 0;
+            std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH))
+        })
+    }
+
+    /// What is left at the end, if anything.
+    fn rest(self) -> Option<Vec<RawItem>> {
+        (!self.batch.is_empty()).then_some(self.batch)
+    }
+}
 
 /// Reads the dump on a thread of its own, cut into raw items ([`split_export`]), and hands
 /// batches to `consume` on this thread through a bounded channel (the back-pressure that keeps
@@ -29,7 +63,7 @@ pub(super) fn stream_dump(
     let started = Instant::now();
     if inline {
         let dump = b.open_dump()?;
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batcher = Batcher::new();
         let mut items = 0u64;
         let mut consuming = Duration::ZERO;
         let mut hand = |batch: Vec<RawItem>| -> Result<()> {
@@ -42,14 +76,13 @@ pub(super) fn stream_dump(
             Ok(())
         };
         let summary = split_export(dump, loc.clone(), &mut |raw| {
-            batch.push(raw);
-            if batch.len() == BATCH {
-                hand(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            if let Some(full) = batcher.push(raw) {
+                hand(full)?;
             }
             Ok(())
         })?;
-        if !batch.is_empty() {
-            hand(batch)?;
+        if let Some(rest) = batcher.rest() {
+            hand(rest)?;
         }
         return Ok((summary, started.elapsed().saturating_sub(consuming)));
     }
@@ -58,12 +91,10 @@ pub(super) fn stream_dump(
         let reader_loc = loc.clone();
         let reader = scope.spawn(move || -> Result<(ExportSummary, Duration)> {
             let dump = b.open_dump()?;
-            let mut batch = Vec::with_capacity(BATCH);
+            let mut batcher = Batcher::new();
             let mut waiting = Duration::ZERO;
             let summary = split_export(dump, reader_loc, &mut |raw| {
-                batch.push(raw);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if let Some(full) = batcher.push(raw) {
                     let t = Instant::now();
                     let sent = tx.send(full);
                     waiting += t.elapsed();
@@ -74,8 +105,8 @@ pub(super) fn stream_dump(
                 }
                 Ok(())
             })?;
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
+            if let Some(rest) = batcher.rest() {
+                let _ = tx.send(rest);
             }
             Ok((summary, started.elapsed().saturating_sub(waiting)))
         });

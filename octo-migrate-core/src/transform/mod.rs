@@ -237,7 +237,7 @@ fn transform_known(d: &mut Doc<'_, '_>, mut body: Body) -> Disposition {
         "DeploymentProcesses" => {
             if !body.contains_key("OwnerId") {
                 if let Some(p) = body.shift_remove("ProjectId") {
-                    body.insert("OwnerId".into(), p);
+                    body.insert("OwnerId", p);
                 }
             }
             steps(d, &mut body);
@@ -495,7 +495,7 @@ fn machine(d: &mut Doc<'_, '_>, id: &str, body: &mut Body) {
     ep.insert("CommunicationStyle".into(), Json::String(style_s.clone()));
     ep.insert("Uri".into(), uri.clone().unwrap_or(Json::Null));
     ep.insert("Thumbprint".into(), thumb.clone().unwrap_or(Json::Null));
-    body.insert("Endpoint".into(), Json::Object(ep));
+    body.insert("Endpoint", Json::Object(ep));
     let strs = |v: Option<&Json>| -> Vec<String> {
         match v {
             Some(Json::Array(a)) => a
