@@ -48,6 +48,9 @@ fn keys() -> &'static (MasterKey, MasterKey, MasterKey) {
 }
 
 const MAX_DOCS: usize = 12;
+/// Properties per document: past the width from which a body indexes its keys, so the index
+/// (its lookups, removals and renumbering) is transformed too.
+const MAX_PROPS: usize = octo_migrate_core::internals::parse::body::INDEXED_FROM + 16;
 const MAX_LIST: usize = 4;
 
 // ---------------------------------------------------------------------------------------------
@@ -610,7 +613,7 @@ fuzz_target!(|data: &[u8]| {
             id = "empty".into(); // the parser rejects blank ids
         }
         let mut body = Map::new();
-        for p in ad.props.iter().take(12) {
+        for p in ad.props.iter().take(MAX_PROPS) {
             b.prop(&mut body, p);
         }
         let sens = sensitive_upper_bound(&body);
