@@ -87,6 +87,26 @@ fn message_of(e: &Error) -> String {
     }
 }
 
+/// Texts whose secrets no message may show: the target as given, a password given on its own
+/// (`commands::target_text`, `commands::target_password`).
+static SECRETS: std::sync::Mutex<Vec<zeroize::Zeroizing<String>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Registers `text` (a target or a password) for [`redacted`].
+pub fn register_secret(text: &str) {
+    if let Ok(mut s) = SECRETS.lock() {
+        s.push(zeroize::Zeroizing::new(text.to_owned()));
+    }
+}
+
+/// `message` without any registered secret: the core's one redaction function, applied to
+/// everything the command line prints or writes about a failure.
+pub fn redacted(message: &str) -> String {
+    let secrets = SECRETS.lock().map(|s| s.clone()).unwrap_or_default();
+    let refs: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
+    octo_migrate_core::sink::mssql_target::redact(message, &refs)
+}
+
 pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
     let (code, msg) = match f {
         Failure::Usage(m) => (USAGE, m.clone()),
@@ -97,10 +117,10 @@ pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
         ),
         Failure::Core(e) => (code_of(e), message_of(e)),
     };
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", redacted(&msg));
     if verbose {
         if let Failure::Core(e) = f {
-            eprintln!("detail: {e:?}");
+            eprintln!("detail: {}", redacted(&format!("{e:?}")));
         }
     }
     ExitCode::from(code)

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tiberius::{ColumnData, Query, TokenRow};
 use tokio::runtime::Runtime;
 
-use self::codec::{decode, encode, estimated_bytes, Param};
+use self::codec::{decode, encode, estimated_bytes, split_nulls, Param};
 use self::connect::{connect, connection_is_lost, describe_tds_error, Conn};
 use self::schema_check::SchemaState;
 use super::mssql_target::MssqlTarget;
@@ -55,6 +55,11 @@ pub struct MssqlOptions {
     /// Buffered bytes (estimated as sent: text as UTF-16) of one table that trigger a bulk load
     /// (default 8 MiB: large enough that round trips do not matter, small enough for memory).
     pub batch_bytes: usize,
+    /// The UDP port of the SQL Server Browser, asked for a named instance's port (1434).
+    pub browser_port: u16,
+    /// A CA certificate file (PEM or DER) to validate the server's certificate with
+    /// (`--target-ca-file`; a `TrustServerCertificateCA=` in the target wins).
+    pub trust_cert_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for MssqlOptions {
@@ -64,6 +69,8 @@ impl Default for MssqlOptions {
             connect_timeout: Duration::from_secs(15),
             command_timeout: Duration::from_secs(600),
             batch_bytes: 8 << 20,
+            browser_port: 1434,
+            trust_cert_ca: None,
         }
     }
 }
@@ -122,8 +129,10 @@ impl MssqlSink {
         }
     }
 
+    /// A target error, its message redacted (`mssql_target::redact`, as every message that
+    /// may meet the target's text is).
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::target(self.describe(), e)
+        Error::target(self.describe(), self.target.redact(&e.to_string()))
     }
 
     /// The runtime, made on first use (making it can fail, `new` cannot).
@@ -148,7 +157,7 @@ impl MssqlSink {
         let client = self
             .runtime()?
             .block_on(connect(&target, &opts))
-            .map_err(|m| Error::target(target.to_string(), m))?;
+            .map_err(|m| Error::target(target.to_string(), target.redact(&m)))?;
         self.client = Some(client);
         Ok(())
     }
@@ -172,7 +181,9 @@ impl MssqlSink {
                     self.client = None;
                     self.in_tx = false;
                 }
-                let reason = format!("{what}: {}", describe_tds_error(&e));
+                let reason = self
+                    .target
+                    .redact(&format!("{what}: {}", describe_tds_error(&e)));
                 Err(Error::target_caused_by(self.describe(), reason, e))
             }
         }
@@ -386,7 +397,9 @@ impl Sink for MssqlSink {
             });
         if self.mode == Existing::Merge || large {
             let what = format!("inserting into {}", row.table);
-            self.execute(&what, &SQL.insert_sql(row.table.def()), values)?;
+            let (null, params) = split_nulls(values);
+            let sql = SQL.insert_sql_nulls(row.table.def(), &null);
+            self.execute(&what, &sql, params)?;
             return Ok(());
         }
         let i = table_index(row.table);
@@ -474,10 +487,10 @@ impl MergeSink for MssqlSink {
         self.flush_all()?;
         let def = row.table.def();
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
-        let mut params = self.encode_row(&row)?;
+        let (null, mut params) = split_nulls(self.encode_row(&row)?);
         params.extend(self.encode_key(row.table, &key)?);
         let what = format!("updating {}", row.table);
-        self.execute(&what, &SQL.update_sql(def), params)?;
+        self.execute(&what, &SQL.update_sql_nulls(def, &null), params)?;
         Ok(())
     }
 
@@ -487,6 +500,10 @@ impl MergeSink for MssqlSink {
         let c = def
             .column(column_name)
             .ok_or_else(|| self.err(format!("{table} has no column {column_name}")))?;
+        if *value == Value::Null {
+            // `= NULL` matches nothing, and a NULL parameter is not sent (codec::split_nulls).
+            return Ok(0);
+        }
         let p = encode(value, c).map_err(|e| self.err(format!("{table}.{}: {e}", c.name)))?;
         self.execute(
             &format!("deleting from {table}"),
