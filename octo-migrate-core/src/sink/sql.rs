@@ -138,6 +138,16 @@ impl Dialect {
         )
     }
 
+    /// The primary key columns of every row.
+    #[cfg_attr(not(feature = "mssql"), allow(dead_code))]
+    pub(crate) fn keys_sql(self, def: &TableDef) -> String {
+        format!(
+            "SELECT {} FROM {}",
+            self.list(def.primary_key.iter().copied()),
+            self.table(def)
+        )
+    }
+
     /// `Id` of every row.
     pub(crate) fn ids_sql(self, def: &TableDef) -> String {
         format!("SELECT {} FROM {}", self.name("Id"), self.table(def))
@@ -207,6 +217,7 @@ mod tests {
                 "{upd}"
             );
             assert_only_names_and_placeholders(&D.find_sql(def));
+            assert_only_names_and_placeholders(&D.keys_sql(def));
             assert_only_names_and_placeholders(&D.all_rows_sql(def));
             for c in def.columns {
                 assert_only_names_and_placeholders(&D.delete_sql(def, c));
