@@ -260,6 +260,11 @@ fn tls_error(t: &MssqlTarget, addr: &str, m: &str) -> String {
              another name, add HostNameInCertificate=NAME)",
             t.host
         )
+    } else if m.contains("CaUsedAsEndEntity") {
+        "its certificate is a CA certificate used as the server's own (self-signed and marked \
+         CA:TRUE), which TLS does not accept even from a CA file: give the server a certificate \
+         issued by a CA, or use TrustServerCertificate=true"
+            .to_owned()
     } else if m.contains("Expired") || m.contains("expired") {
         "its certificate has expired".to_owned()
     } else if m.contains("UnknownIssuer") || m.contains("rejected") {
@@ -270,6 +275,21 @@ fn tls_error(t: &MssqlTarget, addr: &str, m: &str) -> String {
         "its certificate is of an old X.509 version (as SQL Server's self-signed one)".to_owned()
     } else {
         "the TLS handshake failed".to_owned()
+    };
+    // The driver's own reason, without its advice to programmers (which names its `Config`).
+    let reason = m
+        .split(" To connect anyway")
+        .next()
+        .unwrap_or("")
+        .split("Config::")
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(['.', ' ', '`', '('])
+        .trim();
+    let why = if reason.is_empty() {
+        why
+    } else {
+        format!("{why} ({reason})")
     };
     format!(
         "cannot trust SQL Server {addr}: {why}. Either give the CA certificate that issued the \
@@ -389,6 +409,12 @@ mod tests {
                 "HostNameInCertificate",
             ),
             ("invalid peer certificate: Expired", "expired"),
+            (
+                "the server's certificate was rejected during the TLS handshake: \
+                 Other(OtherError(CaUsedAsEndEntity)). To connect anyway you can: (1) trust a \
+                 specific CA certificate with `Config::trust_cert_ca(path)`",
+                "self-signed and marked CA:TRUE",
+            ),
             ("unexpected EOF", "TLS handshake failed"),
         ] {
             let e = login_error(&t, "db01:1433", &TdsError::Tls(m.into()));

@@ -125,6 +125,10 @@ pub struct MssqlSink {
     pending_total: usize,
     /// When merging: the keys the target held and the keys this run inserted.
     keys: KeySets,
+    /// Per table (index in [`TABLES`]): whether it held rows at `prepare`, or this run has
+    /// written to it since. A table with neither has nothing to read: merging reads the names
+    /// of every table it matches by name, and on a fresh 3.x database most are empty.
+    touched: Vec<bool>,
 }
 
 impl MssqlSink {
@@ -140,6 +144,7 @@ impl MssqlSink {
             pending: TABLES.iter().map(|_| Pending::default()).collect(),
             pending_total: 0,
             keys: KeySets::new(),
+            touched: vec![true; TABLES.len()],
         }
     }
 
@@ -434,6 +439,10 @@ impl Sink for MssqlSink {
             .into());
         }
         self.keys = KeySets::new();
+        self.touched = TABLES
+            .iter()
+            .map(|d| busy.iter().any(|b| b == d.table.name()))
+            .collect();
         if existing == Existing::Merge {
             for name in &busy {
                 if let Some(i) = TABLES.iter().position(|d| d.table.name() == name) {
@@ -446,6 +455,7 @@ impl Sink for MssqlSink {
 
     fn insert(&mut self, row: Row) -> Result<()> {
         let values = self.encode_row(&row)?;
+        self.touched[table_index(row.table)] = true;
         let large = row
             .table
             .def()
@@ -606,10 +616,16 @@ impl MergeSink for MssqlSink {
 
     fn existing_names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
         self.ensure_connected()?;
+        // Read without a transaction: what `prepare` learnt does not apply.
+        self.touched = vec![true; TABLES.len()];
         self.names(table, column)
     }
 
     fn names(&mut self, table: Table, column_name: &str) -> Result<Vec<(String, String)>> {
+        if self.in_tx && !self.touched[table_index(table)] {
+            // Empty at prepare and not written since: nothing to ask the server.
+            return Ok(Vec::new());
+        }
         self.flush_all()?;
         let def = table.def();
         let (Some(id), Some(c)) = (def.column("Id"), def.column(column_name)) else {
@@ -710,6 +726,22 @@ mod tests {
         assert!(s.insert(group("PROJECTGROUPS-1")).is_err());
         assert!(s.pending[i].rows.is_empty());
         assert!(!s.to_string_for_test().contains("secret"));
+    }
+
+    /// Merging reads the names of every table it matches by name: a table that was empty at
+    /// `prepare` and not written since is answered without a round trip.
+    #[test]
+    fn names_of_a_table_empty_at_prepare_need_no_round_trip() {
+        let mut s = merging_sink();
+        s.in_tx = true;
+        s.touched = vec![false; TABLES.len()];
+        s.touched[table_index(Table::User)] = true;
+        assert_eq!(s.names(Table::Project, "Name").unwrap(), vec![]);
+        assert!(s.names(Table::User, "Username").is_err(), "asks the server");
+        // Written since: asked too.
+        s.insert(group("ProjectGroups-9")).unwrap();
+        assert!(s.names(Table::ProjectGroup, "Name").is_err());
+        s.in_tx = false;
     }
 
     #[test]
