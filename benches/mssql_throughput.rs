@@ -57,11 +57,16 @@ fn main() {
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
     let migration = || {
-        Migration::new(&backup, &key)
+        let m = Migration::new(&backup, &key)
             .target_key(&target_key)
             .files_dir(&files)
             .skip_unsupported_steps(true)
-            .task_logs(TaskLogs::Skip)
+            .task_logs(TaskLogs::Skip);
+        if std::env::var_os("BENCH_DETAIL").is_some() {
+            m.progress(std::sync::Arc::new(Phases::new()))
+        } else {
+            m
+        }
     };
 
     // 0. The same migration writing nothing: what reading and transforming alone cost.
@@ -150,6 +155,31 @@ fn main() {
         "merge time / empty-target time: {:.2} (goal <= 1.2)",
         merge_s / migrate_s
     );
+}
+
+/// With `BENCH_DETAIL` set: each phase's start, in seconds from the run's start.
+struct Phases {
+    start: Instant,
+    last: std::sync::Mutex<Option<octo_migrate_core::Phase>>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            start: Instant::now(),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl octo_migrate_core::ProgressSink for Phases {
+    fn report(&self, p: &octo_migrate_core::Progress) {
+        let mut last = self.last.lock().unwrap();
+        if *last != Some(p.phase) {
+            eprintln!("  {:.2}s {:?}", self.start.elapsed().as_secs_f64(), p.phase);
+            *last = Some(p.phase);
+        }
+    }
 }
 
 /// With `BENCH_DETAIL` set: where a run's time went (pass 1, and each pass-2 thread's busy

@@ -81,8 +81,8 @@ impl Default for MssqlOptions {
     }
 }
 
-/// All buffered tables together may hold this many times `batch_bytes` before every buffer
-/// is flushed: bounds memory when many tables each stay just under their own threshold.
+/// All buffered tables together may hold this many times `batch_bytes` before the largest
+/// buffer is flushed: bounds memory when many tables each stay just under their own threshold.
 const TOTAL_BUFFER_FACTOR: usize = 4;
 
 /// Rows with an `nvarchar(max)` value longer than this (UTF-8 bytes, so at most 8,000 bytes of
@@ -488,7 +488,12 @@ impl Sink for MssqlSink {
         if self.pending[i].bytes >= self.opts.batch_bytes {
             self.flush_table(i)?;
         } else if self.pending_total >= self.opts.batch_bytes * TOTAL_BUFFER_FACTOR {
-            self.flush_all()?;
+            // Only the largest buffer: flushing every table would send each small one as a
+            // bulk load of its own (a few round trips each) and again at commit.
+            let largest = (0..TABLES.len())
+                .max_by_key(|&t| self.pending[t].bytes)
+                .unwrap_or(i);
+            self.flush_table(largest)?;
         }
         Ok(())
     }
