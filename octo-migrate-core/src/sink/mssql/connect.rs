@@ -246,6 +246,19 @@ fn login_error(t: &MssqlTarget, addr: &str, e: &TdsError) -> String {
             "{addr} does not offer the required encryption ({m}): enable TLS on the server, or \
              add encrypt=false (Encrypt=false) for a test server"
         ),
+        _ if t.integrated_security && cfg!(windows) => format!(
+            "login to {addr} as the running Windows user (Integrated Security) failed: {}. \
+             Check that this account has a login on the server",
+            describe_tds_error(e)
+        ),
+        _ if t.integrated_security => format!(
+            "login to {addr} as the running user (Integrated Security) failed: {}. On Linux \
+             and macOS this is Kerberos: get a ticket first (kinit user@REALM), and check that \
+             the server has an SPN (MSSQLSvc/{}:{}) and that this machine resolves its name",
+            describe_tds_error(e),
+            t.host,
+            t.port
+        ),
         _ => format!("login to {addr} failed: {}", describe_tds_error(e)),
     }
 }
