@@ -30,7 +30,14 @@ use octo_migrate_core::{MasterKey, Merge, Migration, TaskLogs};
 use tiberius::{ColumnData, IntoSql, TokenRow};
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
-const BATCH_BYTES: usize = 8 << 20;
+/// The sink's default batch (`MssqlOptions::batch_bytes`), or `BENCH_BATCH_KB` KiB for both
+/// the sink and the bare load.
+fn batch_bytes() -> usize {
+    std::env::var("BENCH_BATCH_KB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .map_or(MssqlOptions::default().batch_bytes, |kb| kb << 10)
+}
 const BULK_MAX_TEXT: usize = 4000;
 
 fn main() {
@@ -81,11 +88,7 @@ fn main() {
 
     // 1. The migration into an empty database, its tables created by the run.
     drop_tables(&target);
-    let mut sink = MssqlSink::new(target.clone(), {
-        let mut o = MssqlOptions::default();
-        o.create_schema = true;
-        o
-    });
+    let mut sink = MssqlSink::new(target.clone(), options(true));
     let t = Instant::now();
     let report = migration().run(&mut sink).unwrap();
     let create_s = t.elapsed().as_secs_f64();
@@ -96,7 +99,7 @@ fn main() {
     // 1b. Into the empty tables of an installed 3.x (created beforehand, as for the bare load).
     drop_tables(&target);
     create_empty_schema(&target);
-    let mut sink = MssqlSink::new(target.clone(), MssqlOptions::default());
+    let mut sink = MssqlSink::new(target.clone(), options(false));
     let t = Instant::now();
     let report = migration().run(&mut sink).unwrap();
     let migrate_s = t.elapsed().as_secs_f64();
@@ -107,7 +110,7 @@ fn main() {
     // and the transform workers compete with it.
     drop_tables(&target);
     create_empty_schema(&target);
-    let mut sink = MssqlSink::new(target.clone(), MssqlOptions::default());
+    let mut sink = MssqlSink::new(target.clone(), options(false));
     let t = Instant::now();
     let report = migration()
         .threads(std::num::NonZeroUsize::new(1).unwrap())
@@ -143,7 +146,7 @@ fn main() {
     }
     fresh.commit().unwrap();
     drop(fresh);
-    let mut sink = MssqlSink::new(target.clone(), MssqlOptions::default());
+    let mut sink = MssqlSink::new(target.clone(), options(false));
     let t = Instant::now();
     let merged = migration().merge(Merge::BackupWins).run(&mut sink).unwrap();
     let merge_s = t.elapsed().as_secs_f64();
@@ -175,6 +178,14 @@ fn main() {
         "merge time / empty-target time: {:.2} (goal <= 1.2)",
         merge_s / migrate_s
     );
+}
+
+/// The sink's options, at the bench's batch size.
+fn options(create_schema: bool) -> MssqlOptions {
+    let mut o = MssqlOptions::default();
+    o.create_schema = create_schema;
+    o.batch_bytes = batch_bytes();
+    o
 }
 
 /// With `BENCH_DETAIL` set: each phase's start, in seconds from the run's start.
@@ -399,7 +410,7 @@ fn bare_bulk_load(t: &MssqlTarget, rows: &[Row]) -> f64 {
             }
             pending[i].1 += r.values.iter().map(estimated_bytes).sum::<usize>();
             pending[i].0.push(r);
-            if pending[i].1 >= BATCH_BYTES {
+            if pending[i].1 >= batch_bytes() {
                 let batch = std::mem::take(&mut pending[i]);
                 send(&mut c, i, &batch.0).await;
             }
