@@ -838,13 +838,23 @@ fn known_key_at(lower: &[char], mut i: usize) -> bool {
 /// be given. Secrets of one or two characters are replaced only where they stand alone between
 /// non-alphanumeric characters, so that a message stays readable.
 pub fn redact(message: &str, secrets: &[&str]) -> String {
-    let mut all: Vec<Zeroizing<String>> = Vec::new();
+    let mut found: Vec<Zeroizing<String>> = Vec::new();
     for s in secrets {
         if s.is_empty() {
             continue;
         }
-        all.push(Zeroizing::new((*s).to_owned()));
-        all.extend(secrets_of(s));
+        found.push(Zeroizing::new((*s).to_owned()));
+        found.extend(secrets_of(s));
+    }
+    // Each also as `{:?}` writes it inside a quoted string (`\` and `"` escaped), in case a
+    // message quotes a target that way.
+    let mut all: Vec<Zeroizing<String>> = Vec::new();
+    for s in found {
+        let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
+        if escaped != *s {
+            all.push(Zeroizing::new(escaped));
+        }
+        all.push(s);
     }
     all.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = message.to_owned();
@@ -937,6 +947,9 @@ mod tests {
         assert_eq!(i.to_string(), "mssql://u:***@db01\\SQLEXPRESS/O");
         let q = p("mssql://u:p@db01/O?instance=SQLEXPRESS");
         assert_eq!(q.instance.as_deref(), Some("SQLEXPRESS"));
+        // Without a password (given on its own: --target-password-file).
+        let n = p("mssql://octo@db01:1433/Octopus");
+        assert_eq!((n.user.as_str(), n.expose_password()), ("octo", ""));
         let w = p("mssql://db01/O?integrated_security=true");
         assert!(w.integrated_security);
         assert_eq!(w.to_string(), "mssql://db01:1433/O (integrated security)");
