@@ -749,6 +749,60 @@ mod tests {
         s.in_tx = false;
     }
 
+    /// Past the bound on all buffers together, only the largest is sent (here the send fails:
+    /// no server), the others stay buffered for bulk loads of a useful size.
+    #[test]
+    fn past_the_total_bound_only_the_largest_buffer_is_sent() {
+        let t = MssqlTarget::parse("mssql://u:secret@h/db").unwrap();
+        let mut s = MssqlSink::new(
+            t,
+            MssqlOptions {
+                batch_bytes: 1000,
+                ..MssqlOptions::default()
+            },
+        );
+        let text = |n: usize| Value::Text("x".repeat(n));
+        let tables = [
+            Table::ProjectGroup,
+            Table::Feed,
+            Table::Lifecycle,
+            Table::Team,
+            Table::UserRole,
+        ];
+        let mut result = Ok(());
+        for (k, table) in tables.iter().enumerate() {
+            // About 900 estimated bytes each (UTF-16), the third a little more.
+            let size = if k == 2 { 460 } else { 440 };
+            let values = table
+                .def()
+                .value_columns()
+                .map(|c| match c.ty {
+                    SqlType::NVarChar(_) if c.name == "JSON" => text(size),
+                    SqlType::NVarChar(_) => text(1),
+                    SqlType::Bit => Value::Bool(true),
+                    SqlType::UniqueIdentifier => Value::Guid(uuid::Uuid::nil()),
+                    _ => Value::Int(1),
+                })
+                .collect();
+            result = s.insert(Row {
+                table: *table,
+                values,
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(
+            result.is_err(),
+            "the fifth row passes the bound and a flush is tried"
+        );
+        let left: Vec<usize> = tables
+            .iter()
+            .map(|t| s.pending[table_index(*t)].rows.len())
+            .collect();
+        assert_eq!(left, vec![1, 1, 0, 1, 1], "only the largest was taken");
+    }
+
     #[test]
     fn a_delete_also_removes_the_buffered_rows_it_matches() {
         let mut s = merging_sink();
