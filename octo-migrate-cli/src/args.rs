@@ -195,11 +195,26 @@ pub struct VerifyArgs {
 // The target and its key, shared by migrate and verify (not a doc comment: see KeyArgs).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// sqlite:PATH, mssql://user:pass@host:port/database, or an ADO.NET connection string
-    /// (Server=host,port;Database=...;User Id=...;Password=...).
-    #[arg(long, value_name = "URL", default_value = "sqlite:octopus3.db")]
-    pub target: String,
-    /// The 3.x master key for sensitive values (default: the 2.6 key).
+    /// sqlite:PATH (default sqlite:octopus3.db), mssql://user:pass@host:port/database, or an
+    /// ADO.NET connection string (Server=host,port;Database=...;User Id=...;Password=...).
+    /// Visible to other users of this machine when it holds a password: prefer --target-file or
+    /// the environment variable OCTO_MIGRATE_TARGET (exactly one of the three).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// A file holding the target (as --target takes it), e.g. the connection string.
+    #[arg(long, value_name = "PATH")]
+    pub target_file: Option<PathBuf>,
+    /// SQL Server: a file holding only the password, for a target given without one (or the
+    /// environment variable OCTO_MIGRATE_TARGET_PASSWORD).
+    #[arg(long, value_name = "PATH")]
+    pub target_password_file: Option<PathBuf>,
+    /// SQL Server: the CA certificate (PEM or DER) that issued the server's certificate, when
+    /// this machine does not trust it already (or TrustServerCertificate=true in the target).
+    #[arg(long, value_name = "PATH")]
+    pub target_ca_file: Option<PathBuf>,
+    /// The 3.x server's master key for sensitive values (`Octopus.Server.exe show-master-key`
+    /// on the 3.x server). Required for SQL Server targets; default for SQLite: the 2.6 key.
+    /// Also --target-master-key-file or OCTO_MIGRATE_TARGET_MASTER_KEY (exactly one).
     #[arg(long, value_name = "KEY", conflicts_with = "target_master_key_file")]
     pub target_master_key: Option<String>,
     /// A file holding the 3.x master key.

@@ -87,6 +87,26 @@ fn message_of(e: &Error) -> String {
     }
 }
 
+/// Texts whose secrets no message may show: the target as given, a password given on its own
+/// (`commands::target_text`, `commands::target_password`).
+static SECRETS: std::sync::Mutex<Vec<zeroize::Zeroizing<String>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Registers `text` (a target or a password) for [`redacted`].
+pub fn register_secret(text: &str) {
+    if let Ok(mut s) = SECRETS.lock() {
+        s.push(zeroize::Zeroizing::new(text.to_owned()));
+    }
+}
+
+/// `message` without any registered secret: the core's one redaction function, applied to
+/// everything the command line prints or writes about a failure.
+pub fn redacted(message: &str) -> String {
+    let secrets = SECRETS.lock().map(|s| s.clone()).unwrap_or_default();
+    let refs: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
+    octo_migrate_core::sink::mssql_target::redact(message, &refs)
+}
+
 pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
     let (code, msg) = match f {
         Failure::Usage(m) => (USAGE, m.clone()),
@@ -97,10 +117,10 @@ pub fn report_error(f: &Failure, verbose: bool) -> ExitCode {
         ),
         Failure::Core(e) => (code_of(e), message_of(e)),
     };
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", redacted(&msg));
     if verbose {
         if let Failure::Core(e) = f {
-            eprintln!("detail: {e:?}");
+            eprintln!("detail: {}", redacted(&format!("{e:?}")));
         }
     }
     ExitCode::from(code)
@@ -115,7 +135,7 @@ pub const SUCCESS: u8 = 0;
 pub const CODES: &[(u8, &str)] = &[
     (SUCCESS, "migrated"),
     (WARNINGS, "migrated, with warnings in the report (dangling references, unparsable log lines, removed steps, unknown collections); `copy-packages`: a package rejected or a symbolic link not followed"),
-    (USAGE, "usage error (bad option, malformed master key, `copy-packages` folders inside one another)"),
+    (USAGE, "usage error (bad option, malformed master key, no 3.x master key for a SQL Server target, `copy-packages` folders inside one another)"),
     (WRONG_KEY, "the master key does not match this backup"),
     (CORRUPT, "the backup is unreadable, corrupt, or not from 2.6"),
     (TARGET, "the target failed or refused (nothing committed): another migration is writing to it; `--onlylogs`: another server's tasks, or logs already there without `--overwrite`/`--nooverwrite`"),

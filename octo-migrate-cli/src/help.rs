@@ -26,13 +26,15 @@ const MIGRATE: &[Example] = &[
         ],
     },
     Example {
-        what: "Into the SQL Server database of an installed Octopus 3.x; TaskLogs/ and \
-               Artifacts/ go to the folder that server reads them from:",
+        what: "Into the SQL Server database of an installed Octopus 3.x (its master key from \
+               show-master-key on that server; the password in a file only you can read, or \
+               the whole connection string with --target-file); TaskLogs/ and Artifacts/ go to \
+               the folder that server reads them from:",
         lines: &[
             "octo-migrate migrate --file 20150630-101112.octobak",
             "--master-key-file masterkey.txt",
             "--target-master-key-file masterkey-3x.txt",
-            "--target \"mssql://octo:PASSWORD@db01:1433/Octopus\"",
+            "--target \"mssql://octo@db01:1433/Octopus\" --target-password-file pw.txt",
             "--files-dir 'C:\\Octopus' --report report.json",
         ],
     },

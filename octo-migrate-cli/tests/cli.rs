@@ -13,6 +13,13 @@ fn testdata(name: &str) -> PathBuf {
 fn cmd() -> Command {
     let mut c = Command::cargo_bin("octo-migrate").unwrap();
     c.env_remove("OCTO_MIGRATE_MASTER_KEY");
+    for v in [
+        "OCTO_MIGRATE_TARGET",
+        "OCTO_MIGRATE_TARGET_PASSWORD",
+        "OCTO_MIGRATE_TARGET_MASTER_KEY",
+    ] {
+        c.env_remove(v);
+    }
     c
 }
 
@@ -836,6 +843,7 @@ fn migrate_to(target: &str, dir: &Path) -> (Option<i32>, String, f64) {
             testdata("sample.octobak").to_str().unwrap(),
         ])
         .args(["--master-key-file", &key_file(), "--target", target])
+        .args(["--target-master-key-file", &key_file()])
         .args(["--files-dir", dir.to_str().unwrap()])
         .output()
         .unwrap();

@@ -156,16 +156,36 @@ fn login_succeeds_and_a_target_with_data_is_refused_unless_merging() {
         other => panic!("{other:?}"),
     }
     s.rollback().unwrap();
-    // Merging accepts the same target; its rows go as parameterized INSERTs, and the
-    // commit goes through (the mock acknowledges every statement).
+    // Merging accepts the same target. Its keys are read once: a row whose key the target
+    // holds goes as a statement of its own (which the mock acknowledges), so the commit goes
+    // through; a new row goes to the bulk load, which the mock cannot take (issue 12: only rows
+    // that match the target take a round trip of their own).
+    mock.busy(&[Table::Project, Table::Release, Table::KeyAllocation]);
+    // (The mock matches RPC text only where it is upper case: this answers every key read,
+    // which is "SELECT [key columns] FROM ...", with the one key.)
+    mock.answer(
+        "SELECT [",
+        QueryResponse::new(
+            vec![ColumnDefinition::new(
+                "CollectionName",
+                SqlDataType::NVarChar,
+            )],
+            vec![MockRow::new(vec![ColumnValue::NVarChar("Projects".into())])],
+        ),
+    );
+    let allocation = |name: &str| Row {
+        table: Table::KeyAllocation,
+        values: vec![Value::Text(name.into()), Value::Int(3)],
+    };
     let mut m = sink(mock.target(), false);
     m.prepare(Existing::Merge).unwrap();
-    m.insert(Row {
-        table: Table::KeyAllocation,
-        values: vec![Value::Text("Projects".into()), Value::Int(3)],
-    })
-    .unwrap();
+    m.insert(allocation("projects")).unwrap();
     m.commit().unwrap();
+    let mut m = sink(mock.target(), false);
+    m.prepare(Existing::Merge).unwrap();
+    m.insert(allocation("Releases")).unwrap();
+    let e = m.commit().unwrap_err().to_string();
+    assert!(e.contains("bulk loading 1 rows into KeyAllocation"), "{e}");
 }
 
 #[test]

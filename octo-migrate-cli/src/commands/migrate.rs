@@ -12,23 +12,40 @@ use octo_migrate_core::sink::{MssqlOptions, MssqlSink};
 use octo_migrate_core::sink::{Sink, SqliteSink};
 use octo_migrate_core::{Merge, TaskLogs};
 
-use super::{default_files_dir, migration_of, source_key, target_key_of, target_spec, TargetSpec};
+use super::{
+    default_files_dir, migration_of, require_target_key, source_key, target_key_of, target_of,
+    TargetSpec,
+};
 use crate::args::MigrateArgs;
 use crate::exit::{self, Failure};
 
 /// The SQL Server sink for `t`. Nothing is contacted here: the pipeline's `prepare` connects,
 /// so an unreachable server is a target failure (exit 5), not a usage error.
 #[cfg(feature = "mssql")]
-fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Failure> {
+fn open_mssql(
+    t: MssqlTarget,
+    create_schema: bool,
+    ca: Option<&Path>,
+) -> Result<Box<dyn Sink>, Failure> {
     let mut opts = MssqlOptions::default();
     opts.create_schema = create_schema;
+    opts.trust_cert_ca = ca.map(Path::to_path_buf);
+    if t.trust_server_certificate && ca.is_some() {
+        return Err(Failure::Usage(
+            "--target-ca-file and TrustServerCertificate=true exclude each other: give one".into(),
+        ));
+    }
     Ok(Box::new(MssqlSink::new(t, opts)))
 }
 
 /// Without the `mssql` feature there is no SQL Server sink.
 #[cfg(not(feature = "mssql"))]
-fn open_mssql(t: MssqlTarget, create_schema: bool) -> Result<Box<dyn Sink>, Failure> {
-    let _ = create_schema;
+fn open_mssql(
+    t: MssqlTarget,
+    create_schema: bool,
+    ca: Option<&Path>,
+) -> Result<Box<dyn Sink>, Failure> {
+    let _ = (create_schema, ca);
     Err(Failure::Usage(format!(
         "SQL Server targets ({t}) are not available in this version; use --target sqlite:PATH"
     )))
@@ -96,22 +113,31 @@ fn check_report_path(report: &Path, own: &[&Path]) -> Result<(), Failure> {
 
 pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
     let report_path = a.report.as_deref().filter(|p| *p != Path::new("-"));
+    // Its errors wait until the key's source is checked, as they always have.
+    let spec = target_of(&a.target);
     if let Some(report) = report_path {
         let mut own: Vec<&Path> = vec![a.file.as_path()];
         own.extend(a.key.master_key_file.as_deref());
         own.extend(a.target.target_master_key_file.as_deref());
-        if let Ok(TargetSpec::Sqlite(db)) = target_spec(&a.target.target) {
+        own.extend(a.target.target_file.as_deref());
+        own.extend(a.target.target_password_file.as_deref());
+        if let Ok(TargetSpec::Sqlite(db)) = &spec {
             check_report_path(report, &[own.as_slice(), &[db.as_path()]].concat())?;
         } else {
             check_report_path(report, &own)?;
         }
     }
     let key = source_key(&a.key, a.quiet)?;
+    let spec = spec?;
     let target_key = target_key_of(
         a.target.target_master_key.as_ref(),
         a.target.target_master_key_file.as_ref(),
     )?;
-    let spec = target_spec(&a.target.target)?;
+    // Only a run that writes sensitive values needs the 3.x key: not a dry run, nor
+    // --onlylogs (task logs only).
+    if !a.dry_run && !a.onlylogs {
+        require_target_key(&spec, &target_key)?;
+    }
     let files_dir = match (&spec, &a.target.files_dir) {
         _ if a.dry_run => None,
         (_, Some(dir)) => Some(dir.clone()),
@@ -149,7 +175,11 @@ pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
     let mut target: Option<Box<dyn Sink>> = match spec {
         _ if a.dry_run => None,
         TargetSpec::Sqlite(db) => Some(Box::new(SqliteSink::new(db))),
-        TargetSpec::Mssql(t) => Some(open_mssql(t, a.create_schema)?),
+        TargetSpec::Mssql(t) => Some(open_mssql(
+            t,
+            a.create_schema,
+            a.target.target_ca_file.as_deref(),
+        )?),
     };
     let outcome = match target.as_deref_mut() {
         Some(sink) => migration.run(sink),
@@ -188,11 +218,15 @@ pub(super) fn run(a: MigrateArgs) -> Result<ExitCode, Failure> {
         }
         Err(e) => {
             if let Some(r) = e.report() {
+                // The failed run's report says why, in the words stderr does: redacted.
+                let mut r = r.clone();
+                r.error = r.error.map(|m| exit::redacted(&m));
+                r.target = r.target.map(|m| exit::redacted(&m));
                 if json_out {
-                    print_json(r);
+                    print_json(&r);
                 }
                 if let Some(p) = report_path {
-                    let _ = write_report(r, p);
+                    let _ = write_report(&r, p);
                 }
             }
             Err(Failure::Core(e))
@@ -309,10 +343,11 @@ fn print_next_steps(a: &MigrateArgs, r: &Report, report: Option<&Path>) {
             None => cmd += " --target-master-key <KEY>",
         }
     }
-    if a.target.target.starts_with("sqlite:") {
-        cmd += &format!(" --target {}", quote(&a.target.target));
-    } else {
-        cmd += " --target <the same target>";
+    match (&a.target.target, &a.target.target_file) {
+        (Some(t), _) if t.starts_with("sqlite:") => cmd += &format!(" --target {}", quote(t)),
+        (None, Some(f)) => cmd += &format!(" --target-file {}", quote(&f.display().to_string())),
+        (Some(_), _) => cmd += " --target <the same target>",
+        (None, None) => {} // the default, or from the environment, as this run took it
     }
     if let Some(d) = &a.target.files_dir {
         cmd += &format!(" --files-dir {}", quote(&d.display().to_string()));

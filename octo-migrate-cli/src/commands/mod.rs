@@ -13,16 +13,24 @@ mod verify;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use octo_migrate_core::sink::mssql_target::MssqlTarget;
+use octo_migrate_core::sink::mssql_target::{redact, MssqlTarget};
 use octo_migrate_core::{MasterKey, Migration, TaskLogs};
 
 use zeroize::Zeroizing;
 
-use crate::args::{Cli, Command, KeyArgs};
+use crate::args::{Cli, Command, KeyArgs, TargetArgs};
 use crate::exit::Failure;
 
 /// The environment variable that may hold the 2.6 master key (docs/cli.md).
 pub const KEY_ENV: &str = "OCTO_MIGRATE_MASTER_KEY";
+/// The environment variable that may hold the 3.x master key.
+pub const TARGET_KEY_ENV: &str = "OCTO_MIGRATE_TARGET_MASTER_KEY";
+/// The environment variable that may hold the target (instead of `--target`).
+pub const TARGET_ENV: &str = "OCTO_MIGRATE_TARGET";
+/// The environment variable that may hold a SQL Server target's password.
+pub const TARGET_PASSWORD_ENV: &str = "OCTO_MIGRATE_TARGET_PASSWORD";
+/// The target when none is given.
+pub const DEFAULT_TARGET: &str = "sqlite:octopus3.db";
 
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
@@ -56,15 +64,152 @@ fn default_files_dir(db: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The 3.x master key from exactly one of `--target-master-key`, `--target-master-key-file`
+/// and `OCTO_MIGRATE_TARGET_MASTER_KEY`, or none.
 fn target_key_of(
     key: Option<&String>,
     file: Option<&PathBuf>,
 ) -> Result<Option<MasterKey>, Failure> {
-    match (key, file) {
-        (Some(t), _) => Ok(Some(parse_key(t, "--target-master-key")?)),
-        (None, Some(p)) => Ok(Some(read_key_file(p, "target master key")?)),
-        (None, None) => Ok(None),
+    let env = env_text(TARGET_KEY_ENV);
+    let given =
+        usize::from(key.is_some()) + usize::from(file.is_some()) + usize::from(env.is_some());
+    if given > 1 {
+        return Err(Failure::Usage(format!(
+            "give the 3.x master key at most once: --target-master-key-file PATH, the \
+             environment variable {TARGET_KEY_ENV}, or --target-master-key KEY ({given} given)"
+        )));
     }
+    match (key, file, env) {
+        (Some(t), _, _) => Ok(Some(parse_key(t, "--target-master-key")?)),
+        (None, Some(p), _) => Ok(Some(read_key_file(p, "target master key")?)),
+        (None, None, Some(e)) => Ok(Some(parse_key(&e, TARGET_KEY_ENV)?)),
+        (None, None, None) => Ok(None),
+    }
+}
+
+/// Issue 12, a project decision (docs/cli.md "Where we depart"): a SQL Server target is an
+/// installed 3.x server's database, which has its own master key; values re-encrypted under the
+/// 2.6 key (the spec's default) would be unreadable by that server, silently. So its key must
+/// be given, and the run stops before connecting without it.
+fn require_target_key(spec: &TargetSpec, key: &Option<MasterKey>) -> Result<(), Failure> {
+    if key.is_none() && matches!(spec, TargetSpec::Mssql(_)) {
+        return Err(Failure::Usage(format!(
+            "a SQL Server target needs the 3.x server's master key: sensitive values are \
+             re-encrypted with it, and the 3.x server cannot read values under any other key. \
+             Run `Octopus.Server.exe show-master-key` on the 3.x server and pass the key with \
+             --target-master-key-file PATH (or the environment variable {TARGET_KEY_ENV}). If \
+             that server was really installed with the 2.6 master key, give the same key again"
+        )));
+    }
+    Ok(())
+}
+
+/// A non-empty environment variable, zeroed when dropped.
+fn env_text(name: &str) -> Option<Zeroizing<String>> {
+    std::env::var(name)
+        .ok()
+        .map(zeroize_string)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// The target's text from exactly one of `--target`, `--target-file` and `OCTO_MIGRATE_TARGET`
+/// (`sqlite:octopus3.db` when none is given). The text is registered for redaction: no message
+/// of this run shows its password, whatever it is.
+fn target_text(t: &TargetArgs) -> Result<Zeroizing<String>, Failure> {
+    let env = env_text(TARGET_ENV);
+    let given = usize::from(t.target.is_some())
+        + usize::from(t.target_file.is_some())
+        + usize::from(env.is_some());
+    if given > 1 {
+        return Err(Failure::Usage(format!(
+            "give the target at most once: --target, --target-file PATH, or the environment \
+             variable {TARGET_ENV} ({given} given)"
+        )));
+    }
+    let text = if let Some(s) = &t.target {
+        Zeroizing::new(s.clone())
+    } else if let Some(p) = &t.target_file {
+        let s = zeroize_string(std::fs::read_to_string(p).map_err(|e| {
+            Failure::Usage(format!(
+                "cannot read the --target-file {}: {e}",
+                p.display()
+            ))
+        })?);
+        Zeroizing::new(s.trim().to_owned())
+    } else if let Some(e) = env {
+        Zeroizing::new(e.trim().to_owned())
+    } else {
+        Zeroizing::new(DEFAULT_TARGET.to_owned())
+    };
+    crate::exit::register_secret(&text);
+    Ok(text)
+}
+
+/// A SQL Server target's password given on its own: `--target-password-file` or
+/// `OCTO_MIGRATE_TARGET_PASSWORD` (at most one). Registered for redaction.
+fn target_password(t: &TargetArgs) -> Result<Option<Zeroizing<String>>, Failure> {
+    let env = env_text(TARGET_PASSWORD_ENV);
+    let pw = match (&t.target_password_file, env) {
+        (Some(_), Some(_)) => {
+            return Err(Failure::Usage(format!(
+                "give the SQL Server password at most once: --target-password-file PATH or the \
+                 environment variable {TARGET_PASSWORD_ENV}"
+            )))
+        }
+        (Some(p), None) => {
+            let s = zeroize_string(std::fs::read_to_string(p).map_err(|e| {
+                Failure::Usage(format!(
+                    "cannot read the --target-password-file {}: {e}",
+                    p.display()
+                ))
+            })?);
+            // A file ends in a line break; the password does not.
+            Some(Zeroizing::new(s.trim_end_matches(['\r', '\n']).to_owned()))
+        }
+        (None, e) => e,
+    };
+    if let Some(p) = &pw {
+        crate::exit::register_secret(p);
+    }
+    Ok(pw)
+}
+
+/// What the target options name, the SQL Server password from its own source applied.
+fn target_of(t: &TargetArgs) -> Result<TargetSpec, Failure> {
+    let text = target_text(t)?;
+    let password = target_password(t)?;
+    let mut spec = target_spec(&text)?;
+    match (&mut spec, password) {
+        (TargetSpec::Mssql(m), Some(p)) => {
+            if !m.expose_password().is_empty() {
+                return Err(Failure::Usage(format!(
+                    "the SQL Server password is given twice: in the target and in \
+                     --target-password-file or {TARGET_PASSWORD_ENV}; give it once"
+                )));
+            }
+            if m.integrated_security {
+                return Err(Failure::Usage(
+                    "a password was given for a target with Integrated Security, which logs \
+                     in as the running user without one"
+                        .into(),
+                ));
+            }
+            m.set_password(&p);
+        }
+        (TargetSpec::Sqlite(_), Some(_)) => {
+            return Err(Failure::Usage(format!(
+                "--target-password-file and {TARGET_PASSWORD_ENV} are for SQL Server targets; \
+                 a SQLite file has no password"
+            )))
+        }
+        _ => {}
+    }
+    if let (TargetSpec::Sqlite(_), Some(_)) = (&spec, &t.target_ca_file) {
+        return Err(Failure::Usage(
+            "--target-ca-file is for SQL Server targets".into(),
+        ));
+    }
+    Ok(spec)
 }
 
 /// The migration the options that change its result describe (shared by `migrate` and
@@ -172,14 +317,25 @@ fn target_spec(target: &str) -> Result<TargetSpec, Failure> {
         return Ok(TargetSpec::Sqlite(PathBuf::from(p)));
     }
     let lower = target.to_lowercase();
-    if lower.starts_with("mssql://") || lower.contains("server=") || lower.contains("data source=")
-    {
+    if lower.starts_with("mssql://") || lower.starts_with("sqlserver://") || lower.contains('=') {
         return MssqlTarget::parse(target)
             .map(TargetSpec::Mssql)
-            .map_err(|e| Failure::Usage(e.to_string()));
+            .map_err(|e| Failure::Usage(redact(&e.to_string(), &[target])));
     }
+    // Never echo the text: a mistyped target may hold a password anywhere. Its scheme, if it
+    // has one, is letters only and says enough.
+    let scheme: String = target
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "+.-".contains(*c))
+        .collect();
+    let what = match target[scheme.len()..].chars().next() {
+        Some(':') if !scheme.is_empty() && scheme.len() <= 20 => {
+            format!("a target starting {scheme}: is not one of them")
+        }
+        _ => "the text given is neither (it is not shown: it may hold a password)".to_owned(),
+    };
     Err(Failure::Usage(format!(
-        "--target must be sqlite:PATH or a SQL Server target (got {:?})",
-        target.split(['@', ';']).next().unwrap_or("")
+        "the target must be sqlite:PATH, mssql://user:password@host:port/database or an ADO.NET \
+         connection string (Server=...;Database=...;...): {what}"
     )))
 }

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{default_files_dir, migration_of, source_key, target_key_of, target_spec, TargetSpec};
+use super::{default_files_dir, migration_of, source_key, target_key_of, target_of, TargetSpec};
 use crate::args::VerifyArgs;
 use crate::exit::{self, Failure};
 
 pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
     let key = source_key(&a.key, false)?;
-    let db = sqlite_path(&a.target.target)?;
+    let db = sqlite_path(target_of(&a.target)?)?;
     let target_key = target_key_of(
         a.target.target_master_key.as_ref(),
         a.target.target_master_key_file.as_ref(),
@@ -50,8 +50,8 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
 }
 
 /// `sqlite:PATH` for the subcommands that only read SQLite targets.
-fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
-    match target_spec(target)? {
+fn sqlite_path(target: TargetSpec) -> Result<PathBuf, Failure> {
+    match target {
         TargetSpec::Sqlite(p) => Ok(p),
         TargetSpec::Mssql(t) => Err(Failure::Usage(format!(
             "this subcommand reads SQLite targets only (got {t})"

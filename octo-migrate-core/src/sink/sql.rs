@@ -51,14 +51,35 @@ impl Dialect {
 
     /// Inserts a row's values (its value columns, in order).
     pub(crate) fn insert_sql(self, def: &TableDef) -> String {
+        self.insert_sql_nulls(def, &[])
+    }
+
+    /// Inserts a row's values, the value columns `null[i]` marks written as the literal `NULL`
+    /// (the column gives it its type) and the others as parameters numbered from 1 in column
+    /// order. A `null` shorter than the columns leaves the rest as parameters.
+    #[cfg_attr(not(feature = "mssql"), allow(dead_code))]
+    pub(crate) fn insert_sql_nulls(self, def: &TableDef, null: &[bool]) -> String {
         let cols: Vec<&str> = def.value_columns().map(|c| c.name).collect();
-        let params: Vec<String> = (1..=cols.len()).map(|i| self.param(i)).collect();
+        let mut n = 0;
+        let values: Vec<String> = (0..cols.len())
+            .map(|i| self.value(null.get(i).copied().unwrap_or(false), &mut n))
+            .collect();
         format!(
             "INSERT INTO {} ({}) VALUES ({})",
             self.table(def),
             self.list(cols.iter().copied()),
-            params.join(", ")
+            values.join(", ")
         )
+    }
+
+    /// `NULL`, or the next parameter (counting in `n`).
+    fn value(self, null: bool, n: &mut usize) -> String {
+        if null {
+            "NULL".to_owned()
+        } else {
+            *n += 1;
+            self.param(*n)
+        }
     }
 
     /// The value columns of the row whose primary key is the parameters.
@@ -73,16 +94,27 @@ impl Dialect {
 
     /// Sets every value column, then the key as parameters after them.
     pub(crate) fn update_sql(self, def: &TableDef) -> String {
+        self.update_sql_nulls(def, &[])
+    }
+
+    /// As [`Dialect::update_sql`], the value columns `null[i]` marks set to the literal `NULL`
+    /// and left out of the parameter numbering (the key's parameters follow the others).
+    #[cfg_attr(not(feature = "mssql"), allow(dead_code))]
+    pub(crate) fn update_sql_nulls(self, def: &TableDef, null: &[bool]) -> String {
+        let mut n = 0;
         let set: Vec<String> = def
             .value_columns()
             .enumerate()
-            .map(|(i, c)| format!("{} = {}", self.name(c.name), self.param(i + 1)))
+            .map(|(i, c)| {
+                let v = self.value(null.get(i).copied().unwrap_or(false), &mut n);
+                format!("{} = {v}", self.name(c.name))
+            })
             .collect();
         format!(
             "UPDATE {} SET {} WHERE {}",
             self.table(def),
             set.join(", "),
-            self.key_condition(def, set.len() + 1)
+            self.key_condition(def, n + 1)
         )
     }
 
@@ -102,6 +134,16 @@ impl Dialect {
             "SELECT {}, {} FROM {}",
             self.name("Id"),
             self.name(c.name),
+            self.table(def)
+        )
+    }
+
+    /// The primary key columns of every row.
+    #[cfg_attr(not(feature = "mssql"), allow(dead_code))]
+    pub(crate) fn keys_sql(self, def: &TableDef) -> String {
+        format!(
+            "SELECT {} FROM {}",
+            self.list(def.primary_key.iter().copied()),
             self.table(def)
         )
     }
@@ -175,6 +217,7 @@ mod tests {
                 "{upd}"
             );
             assert_only_names_and_placeholders(&D.find_sql(def));
+            assert_only_names_and_placeholders(&D.keys_sql(def));
             assert_only_names_and_placeholders(&D.all_rows_sql(def));
             for c in def.columns {
                 assert_only_names_and_placeholders(&D.delete_sql(def, c));
@@ -187,6 +230,35 @@ mod tests {
             erd,
             "INSERT INTO [dbo].[EventRelatedDocument] ([RelatedDocumentId], [EventId]) VALUES (@P1, @P2)"
         );
+    }
+
+    #[test]
+    fn nulls_are_literals_and_parameters_stay_consecutive() {
+        let def = Table::EventRelatedDocument.def();
+        assert_eq!(
+            D.insert_sql_nulls(def, &[true, false]),
+            "INSERT INTO [dbo].[EventRelatedDocument] ([RelatedDocumentId], [EventId]) VALUES (NULL, @P1)"
+        );
+        for def in TABLES {
+            let n = def.value_columns().count();
+            // Every other column NULL: the parameters are @P1.. without a gap.
+            let null: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+            let params = null.iter().filter(|x| !**x).count();
+            let ins = D.insert_sql_nulls(def, &null);
+            assert_only_names_and_placeholders(&ins);
+            assert_eq!(ins.matches("NULL").count(), n - params, "{ins}");
+            assert_eq!(ins.matches("@P").count(), params, "{ins}");
+            assert!(ins.contains(&format!("@P{params}")), "{ins}");
+            assert!(!ins.contains(&format!("@P{}", params + 1)), "{ins}");
+            let upd = D.update_sql_nulls(def, &null);
+            assert_only_names_and_placeholders(&upd);
+            let first_key = def.primary_key[0];
+            assert!(
+                upd.contains(&format!("WHERE [{first_key}] = @P{}", params + 1)),
+                "{upd}"
+            );
+            assert_eq!(D.insert_sql_nulls(def, &[]), D.insert_sql(def));
+        }
     }
 
     #[test]

@@ -51,10 +51,10 @@ pub(super) fn encode(v: &Value, c: &Column) -> std::result::Result<ColumnData<'s
     })
 }
 
-/// A value read back, as the [`Value`] its column's type says it is.
-pub(super) fn decode(ty: SqlType, d: ColumnData<'static>) -> std::result::Result<Value, String> {
+/// Whether `d` is a NULL of any type.
+pub(super) fn is_null(d: &ColumnData<'_>) -> bool {
     use ColumnData as D;
-    let null = matches!(
+    matches!(
         d,
         D::String(None)
             | D::I32(None)
@@ -64,8 +64,37 @@ pub(super) fn decode(ty: SqlType, d: ColumnData<'static>) -> std::result::Result
             | D::Bit(None)
             | D::Guid(None)
             | D::DateTimeOffset(None)
-    );
-    if null {
+            | D::F32(None)
+            | D::F64(None)
+            | D::Binary(None)
+            | D::Numeric(None)
+            | D::Xml(None)
+            | D::DateTime(None)
+            | D::SmallDateTime(None)
+            | D::Date(None)
+            | D::Time(None)
+            | D::DateTime2(None)
+    )
+}
+
+/// A row's encoded values split for a parameterized statement: which columns are NULL (written
+/// as the literal `NULL` in the statement, see `Dialect::insert_sql_nulls`) and the parameters
+/// of the others. No parameter is ever NULL: tiberius 0.13 sends a NULL `nvarchar` or
+/// `datetimeoffset` parameter with the type 0x1F (NULLTYPE), which SQL Server and Babelfish
+/// refuse ("Data type 0x1F is unknown", error 8009), so a NULL travels as SQL text and takes
+/// its column's type there.
+pub(super) fn split_nulls(
+    values: Vec<ColumnData<'static>>,
+) -> (Vec<bool>, Vec<ColumnData<'static>>) {
+    let null: Vec<bool> = values.iter().map(is_null).collect();
+    let params = values.into_iter().filter(|d| !is_null(d)).collect();
+    (null, params)
+}
+
+/// A value read back, as the [`Value`] its column's type says it is.
+pub(super) fn decode(ty: SqlType, d: ColumnData<'static>) -> std::result::Result<Value, String> {
+    use ColumnData as D;
+    if is_null(&d) {
         return Ok(Value::Null);
     }
     Ok(match (ty, d) {
@@ -216,6 +245,63 @@ mod tests {
         }
         assert!(encode(&Value::Int(1), &col(SqlType::Identity, false)).is_err());
         assert!(encode(&Value::Text("1".into()), &col(SqlType::Int, false)).is_err());
+    }
+
+    /// A value of type `ty` that fits any column of it.
+    fn sample(ty: SqlType) -> Value {
+        match ty {
+            SqlType::NVarChar(_) => Value::Text("x".into()),
+            SqlType::Int | SqlType::Identity => Value::Int(1),
+            SqlType::Bit => Value::Bool(true),
+            SqlType::DateTimeOffset => {
+                Value::DateTime(DateTime::parse_from_rfc3339("2015-06-30T10:11:12+10:00").unwrap())
+            }
+            SqlType::UniqueIdentifier => Value::Guid(uuid::Uuid::nil()),
+        }
+    }
+
+    /// Issue 12: merging failed on every NULL (`Data type 0x1F is unknown`). For a row of every
+    /// table with every nullable column NULL, the statement's parameters hold no NULL of any
+    /// type, and their count is the statement's placeholder count.
+    #[test]
+    fn no_parameter_is_null_for_a_row_of_nulls_in_any_table() {
+        use crate::sink::sql::Dialect;
+        use crate::sink::TABLES;
+        for def in TABLES {
+            let values: Vec<Value> = def
+                .value_columns()
+                .map(|c| {
+                    if c.nullable {
+                        Value::Null
+                    } else {
+                        sample(c.ty)
+                    }
+                })
+                .collect();
+            let nulls = values.iter().filter(|v| **v == Value::Null).count();
+            let encoded: Vec<ColumnData<'static>> = def
+                .value_columns()
+                .zip(&values)
+                .map(|(c, v)| encode(v, c).unwrap())
+                .collect();
+            let (null, params) = split_nulls(encoded);
+            assert!(params.iter().all(|p| !is_null(p)), "{:?}", def.table);
+            assert_eq!(params.len() + nulls, values.len());
+            let sql = Dialect::SqlServer.insert_sql_nulls(def, &null);
+            assert_eq!(sql.matches("@P").count(), params.len(), "{sql}");
+            assert_eq!(sql.matches("NULL").count(), nulls, "{sql}");
+        }
+        // Every NULL tiberius makes of our column types is seen as one.
+        for d in [
+            ColumnData::String(None),
+            ColumnData::DateTimeOffset(None),
+            ColumnData::I32(None),
+            ColumnData::Guid(None),
+            ColumnData::Bit(None),
+        ] {
+            assert!(is_null(&d));
+        }
+        assert!(!is_null(&ColumnData::String(Some("".into()))));
     }
 
     #[test]

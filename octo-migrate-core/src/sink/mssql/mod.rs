@@ -3,10 +3,14 @@
 //! The sink owns a current-thread tokio runtime and blocks on it inside every [`Sink`] method:
 //! the public API stays synchronous and tokio never leaks out of this module.
 //!
-//! Loading: one transaction from [`Sink::prepare`] to [`Sink::commit`]. Without merging, rows are
-//! buffered per table and sent with a bulk load (`INSERT BULK`) whenever a table's buffer passes
-//! [`MssqlOptions::batch_bytes`], and at commit. When merging, every row is a parameterized
-//! `INSERT`, because the pipeline interleaves reads that would flush any buffer anyway.
+//! Loading: one transaction from [`Sink::prepare`] to [`Sink::commit`]. Rows are buffered per
+//! table and sent with a bulk load (`INSERT BULK`) whenever a table's buffer passes
+//! [`MssqlOptions::batch_bytes`], and at commit. When merging, the target's primary keys are
+//! read once at `prepare` (`keys.rs`): a row whose key the target does not hold goes to the
+//! bulk load as well, and `find` answers for it without a round trip; only rows that match a
+//! target row are read, updated or inserted one statement at a time. Buffers are flushed only
+//! where a statement could see the buffered rows (a row this run inserted is looked up again,
+//! a read of a whole table, the commit).
 //!
 //! SQL text is only ever built from the table and column names of [`TABLES`]; values always
 //! travel as `@Pn` parameters or bulk-load rows.
@@ -20,6 +24,7 @@
 
 mod codec;
 mod connect;
+mod keys;
 mod schema_check;
 
 use std::time::Duration;
@@ -27,8 +32,9 @@ use std::time::Duration;
 use tiberius::{ColumnData, Query, TokenRow};
 use tokio::runtime::Runtime;
 
-use self::codec::{decode, encode, estimated_bytes, Param};
+use self::codec::{decode, encode, estimated_bytes, split_nulls, Param};
 use self::connect::{connect, connection_is_lost, describe_tds_error, Conn};
+use self::keys::{has_natural_key, key_hash, same_value, KeySets, Seen};
 use self::schema_check::SchemaState;
 use super::mssql_target::MssqlTarget;
 use super::sql::Dialect;
@@ -55,6 +61,11 @@ pub struct MssqlOptions {
     /// Buffered bytes (estimated as sent: text as UTF-16) of one table that trigger a bulk load
     /// (default 8 MiB: large enough that round trips do not matter, small enough for memory).
     pub batch_bytes: usize,
+    /// The UDP port of the SQL Server Browser, asked for a named instance's port (1434).
+    pub browser_port: u16,
+    /// A CA certificate file (PEM or DER) to validate the server's certificate with
+    /// (`--target-ca-file`; a `TrustServerCertificateCA=` in the target wins).
+    pub trust_cert_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for MssqlOptions {
@@ -64,12 +75,14 @@ impl Default for MssqlOptions {
             connect_timeout: Duration::from_secs(15),
             command_timeout: Duration::from_secs(600),
             batch_bytes: 8 << 20,
+            browser_port: 1434,
+            trust_cert_ca: None,
         }
     }
 }
 
-/// All buffered tables together may hold this many times `batch_bytes` before every buffer
-/// is flushed: bounds memory when many tables each stay just under their own threshold.
+/// All buffered tables together may hold this many times `batch_bytes` before the largest
+/// buffer is flushed: bounds memory when many tables each stay just under their own threshold.
 const TOTAL_BUFFER_FACTOR: usize = 4;
 
 /// Rows with an `nvarchar(max)` value longer than this (UTF-8 bytes, so at most 8,000 bytes of
@@ -78,6 +91,11 @@ const TOTAL_BUFFER_FACTOR: usize = 4;
 /// large bulk-loaded values with error 4816 (tiberius issue #322, open). Large documents (big
 /// deployment processes, variable sets) are few; the bulk path keeps the rest.
 const BULK_MAX_TEXT: usize = 4000;
+
+/// A `delete` scans at most this many buffered rows of its table for ones it removes; a larger
+/// buffer is bulk loaded first (so an `--overwrite` rerun, which deletes per event, keeps its
+/// bulk loads of a useful size and its scans short).
+const DELETE_SCAN_ROWS: usize = 4096;
 
 /// Rows of one table waiting for a bulk load, already encoded (so a bad value fails at the
 /// `insert` of its row, not at some later flush).
@@ -105,6 +123,12 @@ pub struct MssqlSink {
     /// Index = position in [`TABLES`].
     pending: Vec<Pending>,
     pending_total: usize,
+    /// When merging: the keys the target held and the keys this run inserted.
+    keys: KeySets,
+    /// Per table (index in [`TABLES`]): whether it held rows at `prepare`, or this run has
+    /// written to it since. A table with neither has nothing to read: merging reads the names
+    /// of every table it matches by name, and on a fresh 3.x database most are empty.
+    touched: Vec<bool>,
 }
 
 impl MssqlSink {
@@ -119,11 +143,15 @@ impl MssqlSink {
             mode: Existing::Refuse,
             pending: TABLES.iter().map(|_| Pending::default()).collect(),
             pending_total: 0,
+            keys: KeySets::new(),
+            touched: vec![true; TABLES.len()],
         }
     }
 
+    /// A target error, its message redacted (`mssql_target::redact`, as every message that
+    /// may meet the target's text is).
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::target(self.describe(), e)
+        Error::target(self.describe(), self.target.redact(&e.to_string()))
     }
 
     /// The runtime, made on first use (making it can fail, `new` cannot).
@@ -148,7 +176,7 @@ impl MssqlSink {
         let client = self
             .runtime()?
             .block_on(connect(&target, &opts))
-            .map_err(|m| Error::target(target.to_string(), m))?;
+            .map_err(|m| Error::target(target.to_string(), target.redact(&m)))?;
         self.client = Some(client);
         Ok(())
     }
@@ -172,7 +200,9 @@ impl MssqlSink {
                     self.client = None;
                     self.in_tx = false;
                 }
-                let reason = format!("{what}: {}", describe_tds_error(&e));
+                let reason = self
+                    .target
+                    .redact(&format!("{what}: {}", describe_tds_error(&e)));
                 Err(Error::target_caused_by(self.describe(), reason, e))
             }
         }
@@ -319,6 +349,44 @@ impl MssqlSink {
             .collect()
     }
 
+    /// Reads the primary keys of `TABLES[i]` into the target's key set (merging).
+    fn read_target_keys(&mut self, i: usize) -> Result<()> {
+        let def = &TABLES[i];
+        if !has_natural_key(def) {
+            return Ok(());
+        }
+        let tys: Vec<SqlType> = def
+            .primary_key
+            .iter()
+            .map(|k| def.column(k).map_or(SqlType::NVarChar(None), |c| c.ty))
+            .collect();
+        let rows = self.select(
+            &format!("reading the keys of {}", def.table),
+            &SQL.keys_sql(def),
+            vec![],
+        )?;
+        for r in rows {
+            let values = tys
+                .iter()
+                .zip(r)
+                .map(|(ty, v)| decode(*ty, v))
+                .collect::<std::result::Result<Vec<Value>, String>>()
+                .map_err(|e| self.err(format!("reading the keys of {}: {e}", def.table)))?;
+            self.keys.add_target(i, key_hash(&values));
+        }
+        Ok(())
+    }
+
+    /// Where `key` of `TABLES[i]` stands, when merging; a buffered row with it is sent first
+    /// so that the server sees it.
+    fn seen_flushed(&mut self, i: usize, key: &[Value]) -> Result<Seen> {
+        let seen = self.keys.seen(i, key_hash(key));
+        if seen == Seen::Inserted {
+            self.flush_table(i)?;
+        }
+        Ok(seen)
+    }
+
     /// Every row of `table`, ordered by primary key, as this session sees it (connects if
     /// needed). For verification after a migration; identity columns are left out as in
     /// [`Row`].
@@ -370,11 +438,24 @@ impl Sink for MssqlSink {
             }
             .into());
         }
+        self.keys = KeySets::new();
+        self.touched = TABLES
+            .iter()
+            .map(|d| busy.iter().any(|b| b == d.table.name()))
+            .collect();
+        if existing == Existing::Merge {
+            for name in &busy {
+                if let Some(i) = TABLES.iter().position(|d| d.table.name() == name) {
+                    self.read_target_keys(i)?;
+                }
+            }
+        }
         Ok(())
     }
 
     fn insert(&mut self, row: Row) -> Result<()> {
         let values = self.encode_row(&row)?;
+        self.touched[table_index(row.table)] = true;
         let large = row
             .table
             .def()
@@ -384,12 +465,22 @@ impl Sink for MssqlSink {
                 c.ty == SqlType::NVarChar(None)
                     && matches!(v, Value::Text(t) if t.len() > BULK_MAX_TEXT)
             });
-        if self.mode == Existing::Merge || large {
+        let i = table_index(row.table);
+        // Merging: a row whose key the target holds is sent on its own, so that the server
+        // decides what a collation-equal key means; any other goes to the bulk load.
+        let mut alone = large;
+        if self.mode == Existing::Merge && has_natural_key(row.table.def()) {
+            let h = key_hash(row.key());
+            alone |= self.keys.seen(i, h) == Seen::Target;
+            self.keys.add_inserted(i, h);
+        }
+        if alone {
             let what = format!("inserting into {}", row.table);
-            self.execute(&what, &SQL.insert_sql(row.table.def()), values)?;
+            let (null, params) = split_nulls(values);
+            let sql = SQL.insert_sql_nulls(row.table.def(), &null);
+            self.execute(&what, &sql, params)?;
             return Ok(());
         }
-        let i = table_index(row.table);
         let bytes: usize = row.values.iter().map(estimated_bytes).sum();
         self.pending[i].rows.push(values);
         self.pending[i].bytes += bytes;
@@ -397,7 +488,12 @@ impl Sink for MssqlSink {
         if self.pending[i].bytes >= self.opts.batch_bytes {
             self.flush_table(i)?;
         } else if self.pending_total >= self.opts.batch_bytes * TOTAL_BUFFER_FACTOR {
-            self.flush_all()?;
+            // Only the largest buffer: flushing every table would send each small one as a
+            // bulk load of its own (a few round trips each) and again at commit.
+            let largest = (0..TABLES.len())
+                .max_by_key(|&t| self.pending[t].bytes)
+                .unwrap_or(i);
+            self.flush_table(largest)?;
         }
         Ok(())
     }
@@ -453,8 +549,15 @@ impl MergeSink for MssqlSink {
     }
 
     fn find(&mut self, table: Table, key: &[Value]) -> Result<Option<Row>> {
-        self.flush_all()?;
         let params = self.encode_key(table, key)?;
+        if self.mode == Existing::Merge && self.seen_flushed(table_index(table), key)? == Seen::New
+        {
+            // Neither the target nor this run has the key: nothing to ask the server.
+            return Ok(None);
+        }
+        if self.mode != Existing::Merge {
+            self.flush_all()?;
+        }
         let def = table.def();
         let rows = self.select(&format!("reading {table}"), &SQL.find_sql(def), params)?;
         let Some(r) = rows.into_iter().next() else {
@@ -471,36 +574,63 @@ impl MergeSink for MssqlSink {
     }
 
     fn update(&mut self, row: Row) -> Result<()> {
-        self.flush_all()?;
         let def = row.table.def();
         let key: Vec<Value> = row.key().into_iter().cloned().collect();
-        let mut params = self.encode_row(&row)?;
+        if self.mode == Existing::Merge {
+            self.seen_flushed(table_index(row.table), &key)?;
+        } else {
+            self.flush_all()?;
+        }
+        let (null, mut params) = split_nulls(self.encode_row(&row)?);
         params.extend(self.encode_key(row.table, &key)?);
         let what = format!("updating {}", row.table);
-        self.execute(&what, &SQL.update_sql(def), params)?;
+        self.execute(&what, &SQL.update_sql_nulls(def, &null), params)?;
         Ok(())
     }
 
     fn delete(&mut self, table: Table, column_name: &str, value: &Value) -> Result<u64> {
-        self.flush_all()?;
         let def = table.def();
         let c = def
             .column(column_name)
             .ok_or_else(|| self.err(format!("{table} has no column {column_name}")))?;
+        if *value == Value::Null {
+            // `= NULL` matches nothing, and a NULL parameter is not sent (codec::split_nulls).
+            return Ok(0);
+        }
         let p = encode(value, c).map_err(|e| self.err(format!("{table}.{}: {e}", c.name)))?;
-        self.execute(
+        // Buffered rows of this table the DELETE would have removed are dropped here; a large
+        // buffer is sent first instead, so that this scan stays short.
+        let i = table_index(table);
+        let mut dropped = 0;
+        if self.pending[i].rows.len() > DELETE_SCAN_ROWS {
+            self.flush_table(i)?;
+        } else if let Some(pos) = def.value_columns().position(|v| v.name == c.name) {
+            let before = self.pending[i].rows.len();
+            self.pending[i].rows.retain(|r| !same_value(&r[pos], &p));
+            dropped = (before - self.pending[i].rows.len()) as u64;
+        } else {
+            self.flush_table(i)?;
+        }
+        let deleted = self.execute(
             &format!("deleting from {table}"),
             &SQL.delete_sql(def, c),
             vec![p],
-        )
+        )?;
+        Ok(deleted + dropped)
     }
 
     fn existing_names(&mut self, table: Table, column: &str) -> Result<Vec<(String, String)>> {
         self.ensure_connected()?;
+        // Read without a transaction: what `prepare` learnt does not apply.
+        self.touched = vec![true; TABLES.len()];
         self.names(table, column)
     }
 
     fn names(&mut self, table: Table, column_name: &str) -> Result<Vec<(String, String)>> {
+        if self.in_tx && !self.touched[table_index(table)] {
+            // Empty at prepare and not written since: nothing to ask the server.
+            return Ok(Vec::new());
+        }
         self.flush_all()?;
         let def = table.def();
         let (Some(id), Some(c)) = (def.column("Id"), def.column(column_name)) else {
@@ -530,6 +660,175 @@ impl Drop for MssqlSink {
         if let Some(rt) = self.rt.take() {
             // A name lookup may still run on a blocking thread; do not wait for it.
             rt.shutdown_background();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A merging sink that never connected: any statement it tried would fail with "the
+    /// connection is closed", so what succeeds here took no round trip.
+    fn merging_sink() -> MssqlSink {
+        let t = MssqlTarget::parse("mssql://u:secret@h/db").unwrap();
+        let mut s = MssqlSink::new(t, MssqlOptions::default());
+        s.mode = Existing::Merge;
+        s
+    }
+
+    fn group(id: &str) -> Row {
+        Row {
+            table: Table::ProjectGroup,
+            values: vec![
+                Value::Text(id.into()),
+                Value::Text(format!("name of {id}")),
+                Value::Text("{}".into()),
+            ],
+        }
+    }
+
+    fn erd(doc: &str, event: &str) -> Row {
+        Row {
+            table: Table::EventRelatedDocument,
+            values: vec![Value::Text(doc.into()), Value::Text(event.into())],
+        }
+    }
+
+    fn key(id: &str) -> Vec<Value> {
+        vec![Value::Text(id.into())]
+    }
+
+    /// Issue 12: merging at bulk speed. Only a row that matches a target row needs the server;
+    /// a new row is found missing and inserted without a round trip, into the bulk load.
+    #[test]
+    fn only_rows_that_match_the_target_take_a_round_trip() {
+        let mut s = merging_sink();
+        let i = table_index(Table::ProjectGroup);
+        s.keys.add_target(i, key_hash(&key("ProjectGroups-1")));
+        // New: answered locally, buffered for the bulk load.
+        assert_eq!(
+            s.find(Table::ProjectGroup, &key("ProjectGroups-2"))
+                .unwrap(),
+            None
+        );
+        s.insert(group("ProjectGroups-2")).unwrap();
+        assert_eq!(s.pending[i].rows.len(), 1);
+        // Held by the target, in any case: the server is asked (and here cannot be).
+        for id in ["ProjectGroups-1", "projectgroups-1 "] {
+            let e = s.find(Table::ProjectGroup, &key(id)).unwrap_err();
+            assert!(e.to_string().contains("connection is closed"), "{e}");
+        }
+        // The buffered row is not flushed by those reads...
+        assert_eq!(s.pending[i].rows.len(), 1);
+        // ...but is, before its own key is looked up again (the flush needs the server).
+        assert!(s
+            .find(Table::ProjectGroup, &key("ProjectGroups-2"))
+            .is_err());
+        // A row whose key the target holds is sent on its own, never bulk loaded.
+        let mut s = merging_sink();
+        s.keys.add_target(i, key_hash(&key("ProjectGroups-1")));
+        assert!(s.insert(group("PROJECTGROUPS-1")).is_err());
+        assert!(s.pending[i].rows.is_empty());
+        assert!(!s.to_string_for_test().contains("secret"));
+    }
+
+    /// Merging reads the names of every table it matches by name: a table that was empty at
+    /// `prepare` and not written since is answered without a round trip.
+    #[test]
+    fn names_of_a_table_empty_at_prepare_need_no_round_trip() {
+        let mut s = merging_sink();
+        s.in_tx = true;
+        s.touched = vec![false; TABLES.len()];
+        s.touched[table_index(Table::User)] = true;
+        assert_eq!(s.names(Table::Project, "Name").unwrap(), vec![]);
+        assert!(s.names(Table::User, "Username").is_err(), "asks the server");
+        // Written since: asked too.
+        s.insert(group("ProjectGroups-9")).unwrap();
+        assert!(s.names(Table::ProjectGroup, "Name").is_err());
+        s.in_tx = false;
+    }
+
+    /// Past the bound on all buffers together, only the largest is sent (here the send fails:
+    /// no server), the others stay buffered for bulk loads of a useful size.
+    #[test]
+    fn past_the_total_bound_only_the_largest_buffer_is_sent() {
+        let t = MssqlTarget::parse("mssql://u:secret@h/db").unwrap();
+        let mut s = MssqlSink::new(
+            t,
+            MssqlOptions {
+                batch_bytes: 1000,
+                ..MssqlOptions::default()
+            },
+        );
+        let text = |n: usize| Value::Text("x".repeat(n));
+        let tables = [
+            Table::ProjectGroup,
+            Table::Feed,
+            Table::Lifecycle,
+            Table::Team,
+            Table::UserRole,
+        ];
+        let mut result = Ok(());
+        for (k, table) in tables.iter().enumerate() {
+            // About 900 estimated bytes each (UTF-16), the third a little more.
+            let size = if k == 2 { 460 } else { 440 };
+            let values = table
+                .def()
+                .value_columns()
+                .map(|c| match c.ty {
+                    SqlType::NVarChar(_) if c.name == "JSON" => text(size),
+                    SqlType::NVarChar(_) => text(1),
+                    SqlType::Bit => Value::Bool(true),
+                    SqlType::UniqueIdentifier => Value::Guid(uuid::Uuid::nil()),
+                    _ => Value::Int(1),
+                })
+                .collect();
+            result = s.insert(Row {
+                table: *table,
+                values,
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(
+            result.is_err(),
+            "the fifth row passes the bound and a flush is tried"
+        );
+        let left: Vec<usize> = tables
+            .iter()
+            .map(|t| s.pending[table_index(*t)].rows.len())
+            .collect();
+        assert_eq!(left, vec![1, 1, 0, 1, 1], "only the largest was taken");
+    }
+
+    #[test]
+    fn a_delete_also_removes_the_buffered_rows_it_matches() {
+        let mut s = merging_sink();
+        let i = table_index(Table::EventRelatedDocument);
+        s.insert(erd("Projects-1", "Events-1")).unwrap();
+        s.insert(erd("Projects-2", "Events-2")).unwrap();
+        s.insert(erd("Projects-3", "events-1")).unwrap();
+        assert_eq!(s.pending[i].rows.len(), 3);
+        // The DELETE itself needs the server; the buffer is already right.
+        assert!(s
+            .delete(
+                Table::EventRelatedDocument,
+                "EventId",
+                &Value::Text("Events-1".into())
+            )
+            .is_err());
+        assert_eq!(s.pending[i].rows.len(), 1);
+        assert_eq!(
+            s.pending[i].rows[0][1],
+            ColumnData::String(Some("Events-2".into()))
+        );
+    }
+
+    impl MssqlSink {
+        fn to_string_for_test(&self) -> String {
+            format!("{} {:?}", self.describe(), self.target)
         }
     }
 }
