@@ -1,7 +1,15 @@
-//! `verify`: check a migrated SQLite target against the backup, row by row and file by file.
+//! `verify`: check a migrated target (SQLite or SQL Server) against the backup, in both
+//! directions, row by row and file by file. Differences go to stdout (one line each, or one
+//! JSON document), errors to stderr; exit 0 only when nothing differs.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use octo_migrate_core::report::Report;
+use octo_migrate_core::sink::TargetRows;
+use octo_migrate_core::verify::{self, Verification};
+use octo_migrate_core::Merge;
 
 use super::{default_files_dir, migration_of, source_key, target_key_of, target_spec, TargetSpec};
 use crate::args::VerifyArgs;
@@ -9,52 +17,180 @@ use crate::exit::{self, Failure};
 
 pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
     let key = source_key(&a.key, false)?;
-    let db = sqlite_path(&a.target.target)?;
     let target_key = target_key_of(
         a.target.target_master_key.as_ref(),
         a.target.target_master_key_file.as_ref(),
     )?;
-    let migration = migration_of(&a.file, &key, target_key, &a.content)?;
-    let files = Some(
-        a.target
-            .files_dir
-            .clone()
-            .unwrap_or_else(|| default_files_dir(&db)),
-    );
-    let v = octo_migrate_core::verify::verify_sqlite(migration, &db, files)?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).expect("the outcome serializes")
-        );
-        return Ok(ExitCode::from(if v.differences.is_empty() {
-            0
-        } else {
-            exit::WARNINGS
-        }));
-    }
-    for d in &v.differences {
-        println!("differs: {d}");
-    }
-    println!(
-        "verified {} rows and {} files: {} difference(s)",
-        v.rows_checked,
-        v.files_checked,
-        v.differences.len()
-    );
-    Ok(ExitCode::from(if v.differences.is_empty() {
-        0
+    let spec = target_spec(&a.target.target)?;
+    let files_dir = match (&spec, &a.target.files_dir) {
+        (_, Some(d)) => d.clone(),
+        (TargetSpec::Sqlite(db), None) => default_files_dir(db),
+        (TargetSpec::Mssql(_), None) => {
+            return Err(Failure::Usage(
+                "--files-dir is required with a SQL Server target: it is where the migration \
+                 put TaskLogs/ and Artifacts/"
+                    .into(),
+            ))
+        }
+    };
+    let migration = match &a.report {
+        Some(path) => {
+            let report = read_report(path)?;
+            check_agrees(&a, &report)?;
+            verify::migration_of_report(&a.file, &key, target_key.as_ref(), &report)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?
+        }
+        None => {
+            let m = migration_of(&a.file, &key, target_key, &a.content)?;
+            m.merge(merge_of(&a))
+        }
+    };
+    let mut target = open_target(spec)?;
+    let v = verify::verify(migration, target.as_mut(), Some(&files_dir))?;
+    print(&v, a.json)?;
+    Ok(ExitCode::from(if v.passed() {
+        exit::SUCCESS
     } else {
         exit::WARNINGS
     }))
 }
 
-/// `sqlite:PATH` for the subcommands that only read SQLite targets.
-fn sqlite_path(target: &str) -> Result<PathBuf, Failure> {
-    match target_spec(target)? {
-        TargetSpec::Sqlite(p) => Ok(p),
-        TargetSpec::Mssql(t) => Err(Failure::Usage(format!(
-            "this subcommand reads SQLite targets only (got {t})"
-        ))),
+fn merge_of(a: &VerifyArgs) -> Merge {
+    match (a.overwrite, a.nooverwrite) {
+        (true, _) => Merge::BackupWins,
+        (_, true) => Merge::TargetWins,
+        _ => Merge::Refuse,
+    }
+}
+
+fn read_report(path: &PathBuf) -> Result<Report, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read the report {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::Usage(format!(
+            "{} is not a report written by migrate --report: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Options given on the command line must say what the report says: a contradiction is a
+/// usage error, never a silent choice of one of the two.
+fn check_agrees(a: &VerifyArgs, r: &Report) -> Result<(), Failure> {
+    let o = &r.options;
+    let mut clash = Vec::new();
+    let c = &a.content;
+    if c.skip_unsupported_steps && !o.skip_unsupported_steps {
+        clash.push("--skip-unsupported-steps (the migration ran without it)".to_owned());
+    }
+    if c.nologs && o.task_logs != "skip" {
+        clash.push("--nologs (the migration converted task logs)".to_owned());
+    }
+    if let Some(days) = c.maxage {
+        if o.max_age_days != Some(days) {
+            clash.push(match o.max_age_days {
+                Some(d) => format!("--maxage {days} (the migration kept {d} days)"),
+                None => format!("--maxage {days} (the migration kept all history)"),
+            });
+        }
+    }
+    if let Some(t) = &c.as_of {
+        let given = chrono::DateTime::parse_from_rfc3339(t.trim()).ok();
+        let recorded = o
+            .as_of
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        if given.is_none() || given != recorded {
+            clash.push(format!(
+                "--as-of {t} (the migration counted from {})",
+                o.as_of.as_deref().unwrap_or("no time: it kept all history")
+            ));
+        }
+    }
+    let recorded_merge = match o.merge.as_str() {
+        "backup_wins" => Merge::BackupWins,
+        "target_wins" => Merge::TargetWins,
+        _ => Merge::Refuse,
+    };
+    if (a.overwrite || a.nooverwrite) && merge_of(a) != recorded_merge {
+        let given = if a.overwrite {
+            "--overwrite"
+        } else {
+            "--nooverwrite"
+        };
+        clash.push(format!(
+            "{given} (the migration's merge mode was {})",
+            match recorded_merge {
+                Merge::BackupWins => "--overwrite",
+                Merge::TargetWins => "--nooverwrite",
+                _ => "none: it migrated into an empty target",
+            }
+        ));
+    }
+    if clash.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "options that contradict the report {}: {}; leave them out, --report gives them",
+        a.report.as_ref().expect("checked with a report").display(),
+        clash.join("; ")
+    )))
+}
+
+fn open_target(spec: TargetSpec) -> Result<Box<dyn TargetRows>, Failure> {
+    match spec {
+        TargetSpec::Sqlite(db) => Ok(Box::new(octo_migrate_core::sink::SqliteRows::open(db))),
+        TargetSpec::Mssql(t) => open_mssql(t),
+    }
+}
+
+#[cfg(feature = "mssql")]
+fn open_mssql(
+    t: octo_migrate_core::sink::mssql_target::MssqlTarget,
+) -> Result<Box<dyn TargetRows>, Failure> {
+    use octo_migrate_core::sink::{MssqlOptions, MssqlRows};
+    Ok(Box::new(MssqlRows::open(t, MssqlOptions::default())))
+}
+
+#[cfg(not(feature = "mssql"))]
+fn open_mssql(
+    t: octo_migrate_core::sink::mssql_target::MssqlTarget,
+) -> Result<Box<dyn TargetRows>, Failure> {
+    Err(Failure::Usage(format!(
+        "SQL Server targets ({t}) are not available in this version; use --target sqlite:PATH"
+    )))
+}
+
+/// Every difference, then the summary line (or one JSON document).
+fn print(v: &Verification, json: bool) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        (|| {
+            for d in &v.differences {
+                writeln!(out, "{d}")?;
+            }
+            writeln!(
+                out,
+                "verified {} rows and {} files: {}: {}",
+                v.rows_checked,
+                v.files_checked,
+                v.counts(),
+                if v.passed() {
+                    "the target holds what the backup gives"
+                } else {
+                    "the target differs from the backup"
+                }
+            )
+        })()
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Io(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
 use super::sql::Dialect;
-use super::{CommitEvidence, Existing, MergeSink, Row, Sink, Table, Value};
+use super::{CommitEvidence, Existing, MergeSink, Row, Sink, Table, TargetRows, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::{remove_leftovers, Lock, LockError};
 use crate::schema::{SqlType, TableDef, TABLES};
@@ -145,6 +145,16 @@ const SQL: Dialect = Dialect::Sqlite;
 
 /// `CREATE TABLE` for one table: SQLite types per docs/schema-3x.md's embedded-default rules.
 pub(crate) fn create_table_sql(def: &TableDef) -> String {
+    table_sql(def, true)
+}
+
+/// `CREATE TABLE` without the unique keys besides the primary key: `verify` merges a backup
+/// again into a copy of a tampered target, where a renamed row must not stop the merge.
+pub(crate) fn create_table_sql_without_unique_keys(def: &TableDef) -> String {
+    table_sql(def, false)
+}
+
+fn table_sql(def: &TableDef, unique: bool) -> String {
     let mut cols = Vec::new();
     for c in def.columns {
         let ty = match c.ty {
@@ -165,7 +175,7 @@ pub(crate) fn create_table_sql(def: &TableDef) -> String {
     if !identity {
         cols.push(format!("PRIMARY KEY ({})", quoted(def.primary_key)));
     }
-    for u in def.unique {
+    for u in def.unique.iter().filter(|_| unique) {
         cols.push(format!("UNIQUE ({})", quoted(u)));
     }
     format!(
@@ -183,7 +193,10 @@ fn quoted(cols: &[&str]) -> String {
 }
 
 /// A stored value back as the [`Value`] its column's type says it is.
-fn from_sqlite(ty: SqlType, v: rusqlite::types::Value) -> std::result::Result<Value, String> {
+pub(crate) fn from_sqlite(
+    ty: SqlType,
+    v: rusqlite::types::Value,
+) -> std::result::Result<Value, String> {
     use rusqlite::types::Value as S;
     Ok(match (ty, v) {
         (_, S::Null) => Value::Null,
@@ -504,6 +517,82 @@ impl Drop for SqliteSink {
     fn drop(&mut self) {
         // An abandoned sink (a panic, an early return) must not leave anything behind.
         let _ = self.rollback();
+    }
+}
+
+/// Reads a SQLite target back for `verify`: opened read-only (never created) when first
+/// read, rows decoded as [`SqliteSink`] reads them when merging.
+pub struct SqliteRows {
+    path: PathBuf,
+    conn: Option<Connection>,
+}
+
+impl SqliteRows {
+    /// The database at `path`; nothing is opened before the first read, which fails if the
+    /// file does not exist.
+    pub fn open(path: impl Into<PathBuf>) -> SqliteRows {
+        SqliteRows {
+            path: path.into(),
+            conn: None,
+        }
+    }
+
+    fn conn(&mut self) -> Result<&Connection> {
+        if self.conn.is_none() {
+            let describe = self.describe();
+            if !self.path.is_file() {
+                return Err(Error::target(describe, "the database does not exist"));
+            }
+            let plain = if self.path.is_relative()
+                && self.path.to_str().is_some_and(|p| p.starts_with("file:"))
+            {
+                Path::new(".").join(&self.path)
+            } else {
+                self.path.clone()
+            };
+            let conn = Connection::open_with_flags(
+                &plain,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| Error::driver(&describe, "", e))?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_ref().expect("just opened"))
+    }
+}
+
+impl TargetRows for SqliteRows {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let def = table.def();
+        let what = format!("reading {table}");
+        let describe = self.describe();
+        let mut stmt = self
+            .conn()?
+            .prepare(&SQL.all_rows_sql(def))
+            .map_err(|e| Error::driver(&describe, &what, e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| Error::driver(&describe, &what, e))?;
+        while let Some(r) = rows
+            .next()
+            .map_err(|e| Error::driver(&describe, &what, e))?
+        {
+            let mut values = Vec::with_capacity(def.columns.len());
+            for (i, c) in def.value_columns().enumerate() {
+                let v: rusqlite::types::Value =
+                    r.get(i).map_err(|e| Error::driver(&describe, &what, e))?;
+                values.push(from_sqlite(c.ty, v).map_err(|e| {
+                    Error::target(&describe, format!("reading {table}.{}: {e}", c.name))
+                })?);
+            }
+            each(Row { table, values })?;
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@
 
 mod codec;
 mod connect;
+pub(super) mod read;
 mod schema_check;
 
 use std::time::Duration;

@@ -1,0 +1,98 @@
+//! Reading a SQL Server target back for `verify` ([`TargetRows`]): its own connection (the
+//! sink's `connect`, so the same deadline, TLS and messages), each table streamed in
+//! primary-key order and decoded by the sink's own `decode`, so a value reads back as the
+//! [`Value`] it was written from. Nothing is written and no transaction is opened.
+
+use futures_util::TryStreamExt;
+use tiberius::Query;
+use tokio::runtime::Runtime;
+
+use super::codec::decode;
+use super::connect::{connect, describe_tds_error, Conn};
+use super::MssqlOptions;
+use crate::error::{Error, Result};
+use crate::schema::Value;
+use crate::sink::mssql_target::MssqlTarget;
+use crate::sink::sql::Dialect;
+use crate::sink::{Row, Table, TargetRows};
+
+/// A SQL Server target, read table by table.
+pub struct MssqlRows {
+    target: MssqlTarget,
+    opts: MssqlOptions,
+    conn: Option<(Runtime, Conn)>,
+}
+
+impl MssqlRows {
+    /// The target; nothing is contacted before the first read, which connects (one deadline
+    /// for resolving, connecting, TLS and login).
+    pub fn open(target: MssqlTarget, opts: MssqlOptions) -> MssqlRows {
+        MssqlRows {
+            target,
+            opts,
+            conn: None,
+        }
+    }
+
+    fn connect(&mut self) -> Result<()> {
+        if self.conn.is_some() {
+            return Ok(());
+        }
+        let target = &self.target;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                Error::target(
+                    target.to_string(),
+                    format!("cannot start the network runtime: {e}"),
+                )
+            })?;
+        let client = rt
+            .block_on(connect(target, &self.opts))
+            .map_err(|m| Error::target(target.to_string(), m))?;
+        self.conn = Some((rt, client));
+        Ok(())
+    }
+}
+
+impl TargetRows for MssqlRows {
+    fn describe(&self) -> String {
+        self.target.to_string()
+    }
+
+    fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let def = table.def();
+        let sql = Dialect::SqlServer.all_rows_sql(def);
+        let describe = self.target.to_string();
+        self.connect()?;
+        let (rt, client) = self.conn.as_mut().expect("just connected");
+        rt.block_on(async {
+            let tds = |e: tiberius::error::Error| {
+                Error::target(
+                    &describe,
+                    format!("reading {table}: {}", describe_tds_error(&e)),
+                )
+            };
+            let mut rows = Query::new(sql)
+                .query(client)
+                .await
+                .map_err(tds)?
+                .into_row_stream();
+            while let Some(r) = rows.try_next().await.map_err(tds)? {
+                let values = def
+                    .value_columns()
+                    .zip(r)
+                    .map(|(c, v)| {
+                        decode(c.ty, v).map_err(|e| {
+                            Error::target(&describe, format!("reading {table}.{}: {e}", c.name))
+                        })
+                    })
+                    .collect::<Result<Vec<Value>>>()?;
+                each(Row { table, values })?;
+            }
+            Ok(())
+        })
+    }
+}

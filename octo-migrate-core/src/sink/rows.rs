@@ -1,0 +1,18 @@
+//! Reading a migrated target back, table by table: what `verify` compares. Narrow on purpose
+//! (one method besides the name), so that every target that can be written can be read the
+//! same way, with the same decoding of values as its sink ([`super::SqliteSink`],
+//! [`super::MssqlSink`]).
+
+use super::{Row, Table};
+use crate::error::Result;
+
+/// A target whose rows can be read back, one table at a time, without a transaction and
+/// without writing anything.
+pub trait TargetRows {
+    /// The target as people should see it (never with a password).
+    fn describe(&self) -> String;
+    /// Calls `each` with every row of `table` (identity columns left out, as in [`Row`]), in
+    /// primary-key order, holding no more than a few rows at a time. An error from `each`
+    /// stops the reading and is returned.
+    fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+}
