@@ -130,6 +130,9 @@ pub struct Verification {
     pub differs: u64,
     /// See `missing` (not differences).
     pub kept: u64,
+    /// How finely the target keeps times, in nanoseconds: 100 (SQL Server, SQLite's text),
+    /// or more for a server that rounds (Babelfish: 1000). Times are compared to it.
+    pub time_resolution_ns: u64,
     /// Every difference (and kept row or file), rows by table in primary-key order, then files.
     pub differences: Vec<Difference>,
 }
@@ -307,9 +310,14 @@ pub fn verify(
     // commit per marked row would sync once per row).
     conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN")
         .map_err(|e| Error::driver(format!("sqlite:{}", expected_db.display()), "", e))?;
+    let resolution = target.time_resolution()?;
+    v.time_resolution_ns = u64::try_from(resolution.as_nanos()).unwrap_or(u64::MAX);
     let cmp = Compare {
         key: &target_key,
         touched: touched.as_ref(),
+        resolution: chrono::Duration::nanoseconds(
+            i64::try_from(v.time_resolution_ns).unwrap_or(i64::MAX),
+        ),
     };
     for def in TABLES {
         cmp.table(&conn, def.table, target, &mut v)?;
@@ -417,6 +425,8 @@ struct Compare<'a> {
     key: &'a MasterKey,
     /// When merging: the keys of the backup's rows.
     touched: Option<&'a HashSet<(Table, String)>>,
+    /// Times closer than this (with the same offset) are the same time as the target keeps it.
+    resolution: chrono::Duration,
 }
 
 impl Compare<'_> {
@@ -630,6 +640,10 @@ impl Compare<'_> {
                     ),
                     Same::Sensitive(detail) => diff(c.name.into(), None, None, detail.into()),
                 },
+                (Value::DateTime(a), Value::DateTime(b))
+                    if a.offset() == b.offset()
+                        && self.resolution > chrono::Duration::nanoseconds(100)
+                        && (*a - *b).abs() < self.resolution => {}
                 _ if e.to_text() == f.to_text()
                     && std::mem::discriminant(e) == std::mem::discriminant(f) => {}
                 _ => diff(

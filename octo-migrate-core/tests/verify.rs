@@ -592,3 +592,28 @@ fn the_report_gives_the_migration_s_options() {
         .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Usage(_)), "{e}");
 }
+
+#[test]
+fn a_value_its_column_cannot_hold_is_a_difference_not_an_error() {
+    let t = Target::new();
+    let id = t.one("SELECT Id FROM Project ORDER BY Id LIMIT 1");
+    t.sql(&format!(
+        "UPDATE Project SET IsDisabled = 'yes' WHERE Id = '{id}'"
+    ));
+    let task = t.one("SELECT Id FROM ServerTask WHERE QueueTime IS NOT NULL ORDER BY Id LIMIT 1");
+    let queued = t.one(&format!(
+        "SELECT QueueTime FROM ServerTask WHERE Id = '{task}'"
+    ));
+    t.sql(&format!(
+        "UPDATE ServerTask SET QueueTime = 'yesterday' WHERE Id = '{task}'"
+    ));
+    assert_eq!(
+        lines(&t.verify()),
+        [
+            format!("differs: Project {id} IsDisabled: expected false, found \"yes\""),
+            format!(
+                "differs: ServerTask {task} QueueTime: expected \"{queued}\", found \"yesterday\""
+            ),
+        ]
+    );
+}

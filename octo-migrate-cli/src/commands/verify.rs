@@ -47,6 +47,14 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
     };
     let mut target = open_target(spec)?;
     let v = verify::verify(migration, target.as_mut(), Some(&files_dir))?;
+    if v.time_resolution_ns > 100 {
+        eprintln!(
+            "note: {} keeps times to {} ns, not 100 ns; times are compared to {} ns",
+            target.describe(),
+            v.time_resolution_ns,
+            v.time_resolution_ns
+        );
+    }
     print(&v, a.json)?;
     Ok(ExitCode::from(if v.passed() {
         exit::SUCCESS

@@ -15,4 +15,9 @@ pub trait TargetRows {
     /// primary-key order, holding no more than a few rows at a time. An error from `each`
     /// stops the reading and is returned.
     fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// The finest difference between two times the target keeps in a `datetimeoffset`:
+    /// 100 ns (SQL Server's and .NET's tick) unless the server rounds more.
+    fn time_resolution(&mut self) -> Result<std::time::Duration> {
+        Ok(std::time::Duration::from_nanos(100))
+    }
 }

@@ -520,6 +520,18 @@ impl Drop for SqliteSink {
     }
 }
 
+/// A stored value as it is, whatever its column's type.
+fn as_stored(v: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as S;
+    match v {
+        S::Null => Value::Null,
+        S::Integer(i) => Value::Int(i),
+        S::Real(f) => Value::Text(f.to_string()),
+        S::Text(t) => Value::Text(t),
+        S::Blob(b) => Value::Text(format!("(a blob of {} bytes)", b.len())),
+    }
+}
+
 /// Reads a SQLite target back for `verify`: opened read-only (never created) when first
 /// read, rows decoded as [`SqliteSink`] reads them when merging.
 pub struct SqliteRows {
@@ -586,9 +598,10 @@ impl TargetRows for SqliteRows {
             for (i, c) in def.value_columns().enumerate() {
                 let v: rusqlite::types::Value =
                     r.get(i).map_err(|e| Error::driver(&describe, &what, e))?;
-                values.push(from_sqlite(c.ty, v).map_err(|e| {
-                    Error::target(&describe, format!("reading {table}.{}: {e}", c.name))
-                })?);
+                // A value its column's type cannot hold (SQLite stores what it is given: text
+                // in an INTEGER column, a malformed date) is handed out as what it is, for
+                // verify to show as differing rather than to fail on.
+                values.push(from_sqlite(c.ty, v.clone()).unwrap_or_else(|_| as_stored(v)));
             }
             each(Row { table, values })?;
         }

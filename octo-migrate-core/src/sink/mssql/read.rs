@@ -62,6 +62,36 @@ impl TargetRows for MssqlRows {
         self.target.to_string()
     }
 
+    /// Asks the server: a time with all seven fraction digits, read back. SQL Server keeps
+    /// them; Babelfish (on PostgreSQL) rounds to the microsecond.
+    fn time_resolution(&mut self) -> Result<std::time::Duration> {
+        const PROBE: &str =
+            "SELECT CAST(N'2000-01-01T00:00:00.1234567+00:00' AS datetimeoffset(7))";
+        let describe = self.target.to_string();
+        self.connect()?;
+        let (rt, client) = self.conn.as_mut().expect("just connected");
+        let row = rt
+            .block_on(async { Query::new(PROBE).query(client).await?.into_row().await })
+            .map_err(|e| {
+                Error::target(
+                    &describe,
+                    format!("reading a time back: {}", describe_tds_error(&e)),
+                )
+            })?;
+        let value = row
+            .and_then(|r| r.into_iter().next())
+            .map(|d| decode(crate::schema::SqlType::DateTimeOffset, d));
+        let Some(Ok(Value::DateTime(t))) = value else {
+            return Err(Error::target(
+                describe,
+                "reading a time back: no time came back",
+            ));
+        };
+        Ok(std::time::Duration::from_nanos(resolution_of(
+            chrono::Timelike::nanosecond(&t),
+        )))
+    }
+
     fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
         let def = table.def();
         let sql = Dialect::SqlServer.all_rows_sql(def);
@@ -94,5 +124,26 @@ impl TargetRows for MssqlRows {
             }
             Ok(())
         })
+    }
+}
+
+/// The largest power of ten, from 100 ns to a second, that divides `nanos`: how finely a
+/// server kept .1234567 seconds.
+fn resolution_of(nanos: u32) -> u64 {
+    let mut r = 100u64;
+    while r < 1_000_000_000 && u64::from(nanos) % (r * 10) == 0 {
+        r *= 10;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resolution_is_what_the_server_kept() {
+        assert_eq!(super::resolution_of(123_456_700), 100);
+        assert_eq!(super::resolution_of(123_457_000), 1_000);
+        assert_eq!(super::resolution_of(123_000_000), 1_000_000);
+        assert_eq!(super::resolution_of(0), 1_000_000_000);
     }
 }
