@@ -16,9 +16,10 @@
 //! rows, found by id or name) are compared; every other row of the target is its own and is
 //! listed as *kept*, not as extra.
 //!
-//! Memory: one row of the target and one of the expected database at a time, the keys of the
-//! backup's rows when merging, and the list of differences; the expected rows themselves are in
-//! the temporary database. The migration into it costs what a migration costs.
+//! Memory: one row of the target and one of the expected database at a time, and the list of
+//! differences; the expected rows, and when merging the keys of the backup's rows, are in
+//! scratch databases in the temporary folder. The migration into it costs what a migration
+//! costs.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -294,9 +295,10 @@ pub fn verify(
         drop(copy);
         let mut rec = Recorder {
             inner: SqliteSink::new(&expected_db),
-            touched: HashSet::new(),
+            touched: Touched::create(&tmp.path().join("touched.db"))?,
         };
         migrate(&backup, &key, Some(&mut rec), &opts)?;
+        rec.touched.finish()?;
         Some(rec.touched)
     } else {
         let mut sink = SqliteSink::new(&expected_db);
@@ -356,17 +358,77 @@ fn key_text(table: Table, get: impl Fn(&str) -> Option<Value>) -> String {
         .join("/")
 }
 
+/// The keys of the rows a merge inserted, updated or found (the backup's rows), kept in a
+/// scratch database of their own rather than in memory: one per backup row.
+struct Touched {
+    conn: rusqlite::Connection,
+    path: PathBuf,
+    /// The first error while recording, returned by [`Touched::finish`] (the sink methods that
+    /// record cannot all fail).
+    failed: Option<Error>,
+}
+
+impl Touched {
+    fn create(path: &Path) -> Result<Touched> {
+        let err = |e| Error::driver(format!("sqlite:{}", path.display()), "", e);
+        let conn = rusqlite::Connection::open(path).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
+             CREATE TABLE touched (tbl INTEGER NOT NULL, key TEXT NOT NULL, \
+             PRIMARY KEY (tbl, key)) WITHOUT ROWID; BEGIN",
+        )
+        .map_err(err)?;
+        Ok(Touched {
+            conn,
+            path: path.to_path_buf(),
+            failed: None,
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::driver(format!("sqlite:{}", self.path.display()), "", e)
+    }
+
+    fn note(&mut self, row: &Row) {
+        let k = key_text(row.table, |c| row.get(c).cloned());
+        let done = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO touched (tbl, key) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(rusqlite::params![row.table as i64, k]));
+        if let Err(e) = done {
+            if self.failed.is_none() {
+                self.failed = Some(self.err(e));
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+    }
+
+    fn contains(&self, table: Table, key: &str) -> Result<bool> {
+        let mut s = self
+            .conn
+            .prepare_cached("SELECT 1 FROM touched WHERE tbl = ?1 AND key = ?2")
+            .map_err(|e| self.err(e))?;
+        s.exists(rusqlite::params![table as i64, key])
+            .map_err(|e| self.err(e))
+    }
+}
+
 /// A sink that records the key of every row a merge inserts, updates or finds: the backup's
 /// rows. The target's own rows are the others.
 struct Recorder {
     inner: SqliteSink,
-    touched: HashSet<(Table, String)>,
+    touched: Touched,
 }
 
 impl Recorder {
     fn note(&mut self, row: &Row) {
-        let k = key_text(row.table, |c| row.get(c).cloned());
-        self.touched.insert((row.table, k));
+        self.touched.note(row);
     }
 }
 
@@ -424,15 +486,17 @@ const SEEN: &str = "octo_verify_seen";
 struct Compare<'a> {
     key: &'a MasterKey,
     /// When merging: the keys of the backup's rows.
-    touched: Option<&'a HashSet<(Table, String)>>,
+    touched: Option<&'a Touched>,
     /// Times closer than this (with the same offset) are the same time as the target keeps it.
     resolution: chrono::Duration,
 }
 
 impl Compare<'_> {
-    fn is_own(&self, table: Table, key: &str) -> bool {
-        self.touched
-            .is_some_and(|t| !t.contains(&(table, key.to_owned())))
+    fn is_own(&self, table: Table, key: &str) -> Result<bool> {
+        match self.touched {
+            Some(t) => Ok(!t.contains(table, key)?),
+            None => Ok(false),
+        }
     }
 
     fn table(
@@ -509,7 +573,7 @@ impl Compare<'_> {
                 None => None,
             };
             drop(rows);
-            let own = self.is_own(table, &id);
+            let own = self.is_own(table, &id)?;
             match hit {
                 Some((rowid, expected)) => {
                     mark.execute([rowid]).map_err(db_err)?;
