@@ -16,8 +16,8 @@
 //! rows, found by id or name) are compared; every other row of the target is its own and is
 //! listed as *kept*, not as extra.
 //!
-//! Memory: one row of the target and one of the expected database at a time, and the list of
-//! differences; the expected rows, and when merging the keys of the backup's rows, are in
+//! Memory: one row of the target and one of the expected database at a time (differences go
+//! to a callback as they are found, [`verify_each`]); the expected rows, and when merging the keys of the backup's rows, are in
 //! scratch databases in the temporary folder. The migration into it costs what a migration
 //! costs.
 
@@ -144,14 +144,13 @@ impl Verification {
         self.missing + self.extra + self.differs == 0
     }
 
-    fn push(&mut self, d: Difference) {
-        match d.kind {
+    fn count(&mut self, kind: Kind) {
+        match kind {
             Kind::Missing => self.missing += 1,
             Kind::Extra => self.extra += 1,
             Kind::Differs => self.differs += 1,
             Kind::Kept => self.kept += 1,
         }
-        self.differences.push(d);
     }
 
     /// `N missing, N extra, N differing, N kept`.
@@ -240,11 +239,27 @@ pub fn verify_sqlite(
 }
 
 /// Verifies `target` (and, with `files_dir`, the files there: a folder that does not exist is
-/// an error) against the backup migrated as `migration` says, in both directions.
+/// an error) against the backup migrated as `migration` says, in both directions; every
+/// difference is in the outcome's `differences`.
 pub fn verify(
     migration: Migration,
     target: &mut dyn TargetRows,
     files_dir: Option<&Path>,
+) -> Result<Verification> {
+    let mut all = Vec::new();
+    let mut v = verify_each(migration, target, files_dir, &mut |d| all.push(d.clone()))?;
+    v.differences = all;
+    Ok(v)
+}
+
+/// [`verify`], handing each difference (and kept row or file) to `each` as it is found
+/// instead of collecting them: memory does not grow with the number of differences. The
+/// outcome has the counts; its `differences` is empty.
+pub fn verify_each(
+    migration: Migration,
+    target: &mut dyn TargetRows,
+    files_dir: Option<&Path>,
+    each: &mut dyn FnMut(&Difference),
 ) -> Result<Verification> {
     if let Some(d) = files_dir {
         if !d.is_dir() {
@@ -305,7 +320,10 @@ pub fn verify(
         migrate(&backup, &key, Some(&mut sink), &opts)?;
         None
     };
-    let mut v = Verification::default();
+    let mut v = Out {
+        v: Verification::default(),
+        each,
+    };
     let conn = rusqlite::Connection::open(&expected_db)
         .map_err(|e| Error::driver(format!("sqlite:{}", expected_db.display()), "", e))?;
     // A scratch database: no journal, no syncing, and one transaction for all the marks (a
@@ -313,12 +331,12 @@ pub fn verify(
     conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN")
         .map_err(|e| Error::driver(format!("sqlite:{}", expected_db.display()), "", e))?;
     let resolution = target.time_resolution()?;
-    v.time_resolution_ns = u64::try_from(resolution.as_nanos()).unwrap_or(u64::MAX);
+    v.v.time_resolution_ns = u64::try_from(resolution.as_nanos()).unwrap_or(u64::MAX);
     let cmp = Compare {
         key: &target_key,
         touched: touched.as_ref(),
         resolution: chrono::Duration::nanoseconds(
-            i64::try_from(v.time_resolution_ns).unwrap_or(i64::MAX),
+            i64::try_from(v.v.time_resolution_ns).unwrap_or(i64::MAX),
         ),
     };
     for def in TABLES {
@@ -328,7 +346,20 @@ pub fn verify(
     if let Some(dir) = files_dir {
         compare_files(&expected_files, dir, merging, &mut v)?;
     }
-    Ok(v)
+    Ok(v.v)
+}
+
+/// Where differences go as they are found: counted, and handed on.
+struct Out<'a> {
+    v: Verification,
+    each: &'a mut dyn FnMut(&Difference),
+}
+
+impl Out<'_> {
+    fn push(&mut self, d: Difference) {
+        self.v.count(d.kind);
+        (self.each)(&d);
+    }
 }
 
 fn files_error(path: PathBuf, source: std::io::Error) -> Error {
@@ -504,7 +535,7 @@ impl Compare<'_> {
         conn: &rusqlite::Connection,
         table: Table,
         target: &mut dyn TargetRows,
-        v: &mut Verification,
+        v: &mut Out<'_>,
     ) -> Result<()> {
         let def = table.def();
         let q = |n: &str| Dialect::Sqlite.name(n);
@@ -559,7 +590,7 @@ impl Compare<'_> {
                 .collect()
         };
         target.each_row(table, &mut |row: Row| {
-            v.rows_checked += 1;
+            v.v.rows_checked += 1;
             let id = key_text(table, |c| row.get(c).cloned());
             let key: Vec<&Value> = keys
                 .iter()
@@ -606,7 +637,7 @@ impl Compare<'_> {
         while let Some(r) = rows.next().map_err(db_err)? {
             let values = read(r, 0)?;
             let row = Row { table, values };
-            v.rows_checked += 1;
+            v.v.rows_checked += 1;
             let id = key_text(table, |c| row.get(c).cloned());
             v.push(row_difference(Kind::Missing, table, id));
         }
@@ -614,14 +645,7 @@ impl Compare<'_> {
     }
 
     /// Compares a row's columns.
-    fn row(
-        &self,
-        table: Table,
-        id: &str,
-        expected: &[Value],
-        found: &[Value],
-        v: &mut Verification,
-    ) {
+    fn row(&self, table: Table, id: &str, expected: &[Value], found: &[Value], v: &mut Out<'_>) {
         for ((c, e), f) in table.def().value_columns().zip(expected).zip(found) {
             let mut diff = |column: String,
                             expected: Option<String>,
@@ -900,18 +924,13 @@ const FILE_DIRS: [&str; 2] = [TASK_LOG_DIR, ARTIFACT_DIR];
 
 /// Every expected file compared with the target's, byte for byte; then every target file no
 /// expected file explains (extra, or kept after a merge).
-fn compare_files(
-    expected: &Path,
-    target: &Path,
-    merging: bool,
-    v: &mut Verification,
-) -> Result<()> {
+fn compare_files(expected: &Path, target: &Path, merging: bool, v: &mut Out<'_>) -> Result<()> {
     let mut diffs = Vec::new();
     for top in FILE_DIRS {
         walk(&expected.join(top), &mut |path| {
             let rel = path.strip_prefix(expected).expect("below the folder");
             let found = target.join(rel);
-            v.files_checked += 1;
+            v.v.files_checked += 1;
             if let Some(d) = compare_file(path, &found, rel)? {
                 diffs.push(d);
             }
@@ -922,7 +941,7 @@ fn compare_files(
         walk(&target.join(top), &mut |path| {
             let rel = path.strip_prefix(target).expect("below the folder");
             if !expected.join(rel).is_file() {
-                v.files_checked += 1;
+                v.v.files_checked += 1;
                 diffs.push(file_difference(
                     if merging { Kind::Kept } else { Kind::Extra },
                     rel,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use octo_migrate_core::report::Report;
 use octo_migrate_core::sink::TargetRows;
-use octo_migrate_core::verify::{self, Verification};
+use octo_migrate_core::verify::{self, Difference, Verification};
 use octo_migrate_core::Merge;
 
 use super::{default_files_dir, migration_of, source_key, target_key_of, target_spec, TargetSpec};
@@ -46,7 +46,11 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
         }
     };
     let mut target = open_target(spec)?;
-    let v = verify::verify(migration, target.as_mut(), Some(&files_dir))?;
+    // Each difference is printed as it is found: nothing is held per difference.
+    let mut out = Printer::new(a.json);
+    let v = verify::verify_each(migration, target.as_mut(), Some(&files_dir), &mut |d| {
+        out.difference(d)
+    })?;
     if v.time_resolution_ns > 100 {
         eprintln!(
             "note: {} keeps times to {} ns, not 100 ns; times are compared to {} ns",
@@ -55,7 +59,7 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
             v.time_resolution_ns
         );
     }
-    print(&v, a.json)?;
+    out.finish(&v)?;
     Ok(ExitCode::from(if v.passed() {
         exit::SUCCESS
     } else {
@@ -169,36 +173,95 @@ fn open_mssql(
     )))
 }
 
-/// Every difference, then the summary line (or one JSON document).
-fn print(v: &Verification, json: bool) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    let written = if json {
-        serde_json::to_writer_pretty(&mut out, v)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        (|| {
-            for d in &v.differences {
-                writeln!(out, "{d}")?;
+/// Differences to stdout as they come (lines, or the `differences` array of one JSON
+/// document), then the summary line (or the document's counts). The first write error is
+/// kept and reported at the end; a closed pipe is not an error.
+struct Printer {
+    out: std::io::BufWriter<std::io::Stdout>,
+    json: bool,
+    first: bool,
+    failed: Option<std::io::Error>,
+}
+
+impl Printer {
+    fn new(json: bool) -> Printer {
+        Printer {
+            out: std::io::BufWriter::new(std::io::stdout()),
+            json,
+            first: true,
+            failed: None,
+        }
+    }
+
+    fn write(
+        &mut self,
+        f: impl FnOnce(&mut std::io::BufWriter<std::io::Stdout>) -> std::io::Result<()>,
+    ) {
+        if self.failed.is_none() {
+            if let Err(e) = f(&mut self.out) {
+                self.failed = Some(e);
             }
-            writeln!(
-                out,
-                "verified {} rows and {} files: {}: {}",
-                v.rows_checked,
-                v.files_checked,
-                v.counts(),
-                if v.passed() {
-                    "the target holds what the backup gives"
+        }
+    }
+
+    fn difference(&mut self, d: &Difference) {
+        let (json, first) = (self.json, self.first);
+        self.first = false;
+        self.write(|o| {
+            if !json {
+                return writeln!(o, "{d}");
+            }
+            let text = serde_json::to_string(d).map_err(std::io::Error::from)?;
+            write!(
+                o,
+                "{}\n    {text}",
+                if first {
+                    "{\n  \"differences\": ["
                 } else {
-                    "the target differs from the backup"
+                    ","
                 }
             )
-        })()
-    };
-    match written.and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::Io(format!("cannot write to stdout: {e}")))
+        });
+    }
+
+    fn finish(mut self, v: &Verification) -> Result<(), Failure> {
+        let (json, first) = (self.json, self.first);
+        self.write(|o| {
+            if json {
+                // The counts after the differences, in the same document.
+                let serde_json::Value::Object(mut fields) =
+                    serde_json::to_value(v).map_err(std::io::Error::from)?
+                else {
+                    unreachable!("a struct serializes to an object")
+                };
+                fields.remove("differences");
+                write!(o, "{}", if first { "{\n  \"differences\": [" } else { "" })?;
+                write!(o, "\n  ]")?;
+                for (k, val) in fields {
+                    write!(o, ",\n  {}: {}", serde_json::Value::String(k), val)?;
+                }
+                writeln!(o, "\n}}")
+            } else {
+                writeln!(
+                    o,
+                    "verified {} rows and {} files: {}: {}",
+                    v.rows_checked,
+                    v.files_checked,
+                    v.counts(),
+                    if v.passed() {
+                        "the target holds what the backup gives"
+                    } else {
+                        "the target differs from the backup"
+                    }
+                )
+            }
+        });
+        self.write(|o| o.flush());
+        match self.failed {
+            Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Failure::Io(format!("cannot write to stdout: {e}")))
+            }
+            _ => Ok(()),
         }
-        _ => Ok(()),
     }
 }
