@@ -333,6 +333,7 @@ pub fn verify_each(
     let resolution = target.time_resolution()?;
     v.v.time_resolution_ns = u64::try_from(resolution.as_nanos()).unwrap_or(u64::MAX);
     let cmp = Compare {
+        cancel: &opts.cancel,
         key: &target_key,
         touched: touched.as_ref(),
         resolution: chrono::Duration::nanoseconds(
@@ -515,6 +516,8 @@ impl MergeSink for Recorder {
 const SEEN: &str = "octo_verify_seen";
 
 struct Compare<'a> {
+    /// Checked per table and every 4096 rows: an interrupt stops the comparison too.
+    cancel: &'a crate::pipeline::CancelToken,
     key: &'a MasterKey,
     /// When merging: the keys of the backup's rows.
     touched: Option<&'a Touched>,
@@ -589,8 +592,12 @@ impl Compare<'_> {
                 })
                 .collect()
         };
+        self.cancel.check()?;
         target.each_row(table, &mut |row: Row| {
             v.v.rows_checked += 1;
+            if v.v.rows_checked.is_multiple_of(4096) {
+                self.cancel.check()?;
+            }
             let id = key_text(table, |c| row.get(c).cloned());
             let key: Vec<&Value> = keys
                 .iter()

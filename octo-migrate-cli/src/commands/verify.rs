@@ -45,12 +45,24 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, Failure> {
             m.merge(merge_of(&a))
         }
     };
+    // The backup is migrated again into a temporary folder first, which takes as long as the
+    // migration did: its progress goes to stderr as migrate's does (Ctrl-C stops it).
+    let reporter = crate::progress::Reporter::new(false).map(std::sync::Arc::new);
+    let mut migration = migration.cancel_token(crate::signals::cancel_on_interrupt());
+    if let Some(r) = &reporter {
+        eprintln!("verify: migrating the backup again into a temporary folder, then comparing");
+        migration = migration.progress(r.clone());
+    }
     let mut target = open_target(spec)?;
     // Each difference is printed as it is found: nothing is held per difference.
     let mut out = Printer::new(a.json);
     let v = verify::verify_each(migration, target.as_mut(), Some(&files_dir), &mut |d| {
         out.difference(d)
-    })?;
+    });
+    if let Some(r) = &reporter {
+        r.finish();
+    }
+    let v = v?;
     if v.time_resolution_ns > 100 {
         eprintln!(
             "note: {} keeps times to {} ns, not 100 ns; times are compared to {} ns",
