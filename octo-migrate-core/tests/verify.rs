@@ -617,3 +617,35 @@ fn a_value_its_column_cannot_hold_is_a_difference_not_an_error() {
         ]
     );
 }
+
+#[test]
+fn logs_added_later_are_verified_with_the_report_of_the_run_that_added_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("octopus3.db");
+    let first = migration(base())
+        .task_logs(octo_migrate_core::TaskLogs::Skip)
+        .files_dir(dir.path())
+        .run(&mut SqliteSink::new(&db))
+        .unwrap();
+    let then = migration(base())
+        .task_logs(octo_migrate_core::TaskLogs::Only)
+        .files_dir(dir.path())
+        .run(&mut SqliteSink::new(&db))
+        .unwrap();
+    assert_eq!(then.options.task_logs, "only");
+    let check = |report: &octo_migrate_core::Report| {
+        let m =
+            verify::migration_of_report(&base().backup, &base().key, Some(&target_key()), report)
+                .unwrap();
+        verify::verify_sqlite(m, &db, Some(dir.path().to_path_buf())).unwrap()
+    };
+    let v = check(&then);
+    assert_eq!(lines(&v), Vec::<String>::new());
+    assert!(v.files_checked > 0);
+    // The first run's report says no logs: every log file the second run added is extra.
+    let v = check(&first);
+    assert!(v.extra > 0 && v.missing + v.differs == 0, "{}", v.counts());
+    assert!(lines(&v)
+        .iter()
+        .all(|l| l.starts_with("extra: file TaskLogs/")));
+}
