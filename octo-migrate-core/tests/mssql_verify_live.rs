@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use octo_migrate_core::sink::mssql_target::{Encrypt, MssqlTarget};
 use octo_migrate_core::sink::{MssqlOptions, MssqlRows, MssqlSink, TABLES};
 use octo_migrate_core::verify::{self, Kind, Verification};
-use octo_migrate_core::{MasterKey, Migration};
+use octo_migrate_core::{MasterKey, Merge, Migration};
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
 const ENV: &str = "OCTO_MIGRATE_MSSQL_URL";
@@ -139,6 +139,18 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
         "{}",
         v.rows_checked
     );
+
+    // Checked as a merge: the backup merged again into a copy of what the server holds
+    // changes nothing, every row is the backup's, none is kept.
+    let mut rows = MssqlRows::open(target.clone(), MssqlOptions::default());
+    let merged = verify::verify(
+        migration().merge(Merge::BackupWins),
+        &mut rows,
+        Some(files.path()),
+    )
+    .unwrap();
+    assert_eq!(lines(&merged), Vec::<String>::new());
+    assert_eq!((merged.kept, merged.rows_checked), (0, v.rows_checked));
 
     exec(
         &target,
