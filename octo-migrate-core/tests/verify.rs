@@ -649,3 +649,50 @@ fn logs_added_later_are_verified_with_the_report_of_the_run_that_added_them() {
         .iter()
         .all(|l| l.starts_with("extra: file TaskLogs/")));
 }
+
+#[test]
+fn a_target_merged_with_nooverwrite_keeps_its_rows_and_must_have_the_backup_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("octopus3.db");
+    // The target already has one of the backup's projects, changed: --nooverwrite keeps it.
+    migration(base())
+        .files_dir(dir.path())
+        .run(&mut SqliteSink::new(&db))
+        .unwrap();
+    let c = Connection::open(&db).unwrap();
+    let id: String = c
+        .query_row("SELECT Id FROM Project ORDER BY Id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    c.execute(
+        "UPDATE Project SET IsDisabled = 1 - IsDisabled WHERE Id = ?1",
+        [&id],
+    )
+    .unwrap();
+    let release: String = c
+        .query_row("SELECT max(Id) FROM Release", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM Release WHERE Id = ?1", [&release])
+        .unwrap();
+    migration(base())
+        .merge(Merge::TargetWins)
+        .files_dir(dir.path())
+        .run(&mut SqliteSink::new(&db))
+        .unwrap();
+    let check = || {
+        verify::verify_sqlite(
+            migration(base()).merge(Merge::TargetWins),
+            &db,
+            Some(dir.path().to_path_buf()),
+        )
+        .unwrap()
+    };
+    // The kept project is the target's to change; the release the merge added is there.
+    let v = check();
+    assert_eq!(lines(&v), Vec::<String>::new());
+    // A backup row deleted after the merge is missing.
+    c.execute("DELETE FROM Release WHERE Id = ?1", [&release])
+        .unwrap();
+    assert_eq!(lines(&check()), [format!("missing: Release {release}")]);
+}
