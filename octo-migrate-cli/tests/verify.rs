@@ -170,6 +170,19 @@ fn options_that_contradict_the_report_are_a_usage_error() {
         assert!(stderr.contains(&format!(": {flag} ")), "{stderr}");
         assert!(out.stdout.is_empty());
     }
+    // The report of another backup (told by its size).
+    let other = dir.path().join("other.octobak");
+    std::fs::write(&other, b"not the backup").unwrap();
+    let mut words_other = words.clone();
+    let at = words_other.iter().position(|w| w == "--file").unwrap() + 1;
+    words_other[at] = other.display().to_string();
+    let out = verify(dir.path(), &words_other, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the report's backup"),
+        "{}",
+        text(&out.stderr)
+    );
     // Agreeing options are fine.
     let out = verify(
         dir.path(),

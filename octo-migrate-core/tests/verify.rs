@@ -434,6 +434,21 @@ fn other_options_than_the_migration_s_show_the_differences() {
         "{:?}",
         lines(&v)
     );
+    // Fewer days than the migration kept: rows extra.
+    let fewer = Migration::new(&base().backup, &base().key)
+        .skip_unsupported_steps(true)
+        .target_key(&target_key())
+        .max_age_days(30)
+        .as_of(as_of());
+    let v = t.verify_with(fewer);
+    assert!(v.extra > 0 && v.missing == 0, "{}", v.counts());
+    assert!(
+        lines(&v)
+            .iter()
+            .any(|l| l.starts_with("extra: Deployment ")),
+        "{:?}",
+        lines(&v)
+    );
     // Without the task logs: every log file is extra.
     let nologs = migration(base()).task_logs(octo_migrate_core::TaskLogs::Skip);
     let v = t.verify_with(nologs);

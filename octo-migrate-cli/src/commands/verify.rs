@@ -103,6 +103,18 @@ fn read_report(path: &PathBuf) -> Result<Report, Failure> {
 fn check_agrees(a: &VerifyArgs, r: &Report) -> Result<(), Failure> {
     let o = &r.options;
     let mut clash = Vec::new();
+    // The report of another backup: told by its size, which the report records.
+    if let Ok(m) = std::fs::metadata(&a.file) {
+        if r.backup_bytes != 0 && m.len() != r.backup_bytes {
+            clash.push(format!(
+                "--file {} ({} bytes; the report's backup, {}, had {})",
+                a.file.display(),
+                m.len(),
+                r.backup,
+                r.backup_bytes
+            ));
+        }
+    }
     let c = &a.content;
     if c.skip_unsupported_steps && !o.skip_unsupported_steps {
         clash.push("--skip-unsupported-steps (the migration ran without it)".to_owned());
