@@ -166,6 +166,7 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
                 .into(),
             "UPDATE [dbo].[ApiKey] SET [Created] = DATEADD(millisecond, 1, [Created]) WHERE [Id] = N'ApiKeys-1'"
                 .into(),
+            "DROP TABLE [dbo].[Interruption]".into(),
         ],
     );
     let v = check();
@@ -175,6 +176,7 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
         "missing: Release Releases-1",
         "extra: ProjectGroup ProjectGroups-999",
         "extra: EventRelatedDocument Events-999/Projects-1",
+        "missing: Interruption (the table)",
     ] {
         assert!(got.contains(&want.to_owned()), "{want} not in {got:#?}");
     }

@@ -711,3 +711,23 @@ fn a_target_merged_with_nooverwrite_keeps_its_rows_and_must_have_the_backup_s() 
         .unwrap();
     assert_eq!(lines(&check()), [format!("missing: Release {release}")]);
 }
+
+#[test]
+fn a_dropped_table_is_missing_with_every_row_not_an_error() {
+    let t = Target::new();
+    let ids: Vec<String> = {
+        let c = Connection::open(t.db()).unwrap();
+        let mut s = c
+            .prepare("SELECT Id FROM Interruption ORDER BY Id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(!ids.is_empty());
+    t.sql("DROP TABLE Interruption");
+    let mut want = vec!["missing: Interruption (the table)".to_owned()];
+    want.extend(ids.iter().map(|id| format!("missing: Interruption {id}")));
+    assert_eq!(lines(&t.verify()), want);
+}

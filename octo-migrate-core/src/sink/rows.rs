@@ -15,6 +15,9 @@ pub trait TargetRows {
     /// primary-key order, holding no more than a few rows at a time. An error from `each`
     /// stops the reading and is returned.
     fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// Whether the target has `table` at all (a dropped table is all its rows missing, not an
+    /// error that stops the comparison).
+    fn has_table(&mut self, table: Table) -> Result<bool>;
     /// The finest difference between two times the target keeps in a `datetimeoffset`:
     /// 100 ns (SQL Server's and .NET's tick) unless the server rounds more.
     fn time_resolution(&mut self) -> Result<std::time::Duration> {

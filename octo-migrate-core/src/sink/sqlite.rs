@@ -579,6 +579,14 @@ impl TargetRows for SqliteRows {
         format!("sqlite:{}", self.path.display())
     }
 
+    fn has_table(&mut self, table: Table) -> Result<bool> {
+        let describe = self.describe();
+        self.conn()?
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .and_then(|mut s| s.exists([table.name()]))
+            .map_err(|e| Error::driver(&describe, format!("looking for {table}"), e))
+    }
+
     fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
         let def = table.def();
         let what = format!("reading {table}");

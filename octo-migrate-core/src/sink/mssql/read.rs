@@ -62,6 +62,25 @@ impl TargetRows for MssqlRows {
         self.target.to_string()
     }
 
+    fn has_table(&mut self, table: Table) -> Result<bool> {
+        let describe = self.target.to_string();
+        self.connect()?;
+        let (rt, client) = self.conn.as_mut().expect("just connected");
+        let mut q = Query::new(
+            "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = N'dbo' AND TABLE_NAME = @P1",
+        );
+        q.bind(table.name());
+        let row = rt
+            .block_on(async { q.query(client).await?.into_row().await })
+            .map_err(|e| {
+                Error::target(
+                    &describe,
+                    format!("looking for {table}: {}", describe_tds_error(&e)),
+                )
+            })?;
+        Ok(row.and_then(|r| r.get::<i32, _>(0)).unwrap_or(0) > 0)
+    }
+
     /// Asks the server: a time with all seven fraction digits, read back. SQL Server keeps
     /// them; Babelfish (on PostgreSQL) rounds to the microsecond.
     fn time_resolution(&mut self) -> Result<std::time::Duration> {
