@@ -609,6 +609,23 @@ impl Compare<'_> {
                 detail: String::new(),
             });
         }
+        // A column the target lacks is named once, not as a NULL in every row.
+        let absent = if present {
+            target.missing_columns(table)?
+        } else {
+            Vec::new()
+        };
+        for c in &absent {
+            v.push(Difference {
+                kind: Kind::Missing,
+                table: table.name().into(),
+                id: format!("(the column {c})"),
+                column: String::new(),
+                expected: None,
+                found: None,
+                detail: String::new(),
+            });
+        }
         let mut each = |row: Row| -> Result<()> {
             v.v.rows_checked += 1;
             if v.v.rows_checked.is_multiple_of(4096) {
@@ -634,7 +651,7 @@ impl Compare<'_> {
                     if own {
                         v.push(row_difference(Kind::Kept, table, id));
                     } else {
-                        self.row(table, &id, &expected, &row.values, v);
+                        self.row(table, &id, &expected, &row.values, &absent, v);
                     }
                 }
                 None if own => v.push(row_difference(Kind::Kept, table, id)),
@@ -671,8 +688,19 @@ impl Compare<'_> {
     }
 
     /// Compares a row's columns.
-    fn row(&self, table: Table, id: &str, expected: &[Value], found: &[Value], v: &mut Out<'_>) {
+    fn row(
+        &self,
+        table: Table,
+        id: &str,
+        expected: &[Value],
+        found: &[Value],
+        absent: &[&str],
+        v: &mut Out<'_>,
+    ) {
         for ((c, e), f) in table.def().value_columns().zip(expected).zip(found) {
+            if absent.contains(&c.name) {
+                continue;
+            }
             let mut diff = |column: String,
                             expected: Option<String>,
                             found: Option<String>,

@@ -167,6 +167,7 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
             "UPDATE [dbo].[ApiKey] SET [Created] = DATEADD(millisecond, 1, [Created]) WHERE [Id] = N'ApiKeys-1'"
                 .into(),
             "DROP TABLE [dbo].[Interruption]".into(),
+            "ALTER TABLE [dbo].[Project] DROP COLUMN [AutoCreateRelease]".into(),
         ],
     );
     let v = check();
@@ -177,6 +178,7 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
         "extra: ProjectGroup ProjectGroups-999",
         "extra: EventRelatedDocument Events-999/Projects-1",
         "missing: Interruption (the table)",
+        "missing: Project (the column AutoCreateRelease)",
     ] {
         assert!(got.contains(&want.to_owned()), "{want} not in {got:#?}");
     }

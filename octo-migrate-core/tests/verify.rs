@@ -731,3 +731,13 @@ fn a_dropped_table_is_missing_with_every_row_not_an_error() {
     want.extend(ids.iter().map(|id| format!("missing: Interruption {id}")));
     assert_eq!(lines(&t.verify()), want);
 }
+
+#[test]
+fn a_dropped_column_is_named_once() {
+    let t = Target::new();
+    t.sql("ALTER TABLE Project DROP COLUMN AutoCreateRelease");
+    assert_eq!(
+        lines(&t.verify()),
+        ["missing: Project (the column AutoCreateRelease)"]
+    );
+}

@@ -18,6 +18,9 @@ pub trait TargetRows {
     /// Whether the target has `table` at all (a dropped table is all its rows missing, not an
     /// error that stops the comparison).
     fn has_table(&mut self, table: Table) -> Result<bool>;
+    /// The value columns of `table` the target lacks; [`TargetRows::each_row`] hands out NULL
+    /// for them.
+    fn missing_columns(&mut self, table: Table) -> Result<Vec<&'static str>>;
     /// The finest difference between two times the target keeps in a `datetimeoffset`:
     /// 100 ns (SQL Server's and .NET's tick) unless the server rounds more.
     fn time_resolution(&mut self) -> Result<std::time::Duration> {

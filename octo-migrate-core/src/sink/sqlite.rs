@@ -579,6 +579,24 @@ impl TargetRows for SqliteRows {
         format!("sqlite:{}", self.path.display())
     }
 
+    fn missing_columns(&mut self, table: Table) -> Result<Vec<&'static str>> {
+        let describe = self.describe();
+        let have: Vec<String> = self
+            .conn()?
+            .prepare(&format!("PRAGMA table_info({})", SQL.table(table.def())))
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(1))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(|e| Error::driver(&describe, format!("reading {table}'s columns"), e))?;
+        Ok(table
+            .def()
+            .value_columns()
+            .map(|c| c.name)
+            .filter(|n| !have.iter().any(|h| h.eq_ignore_ascii_case(n)))
+            .collect())
+    }
+
     fn has_table(&mut self, table: Table) -> Result<bool> {
         let describe = self.describe();
         self.conn()?
@@ -591,9 +609,10 @@ impl TargetRows for SqliteRows {
         let def = table.def();
         let what = format!("reading {table}");
         let describe = self.describe();
+        let absent = self.missing_columns(table)?;
         let mut stmt = self
             .conn()?
-            .prepare(&SQL.all_rows_sql(def))
+            .prepare(&SQL.rows_sql_without(def, &absent))
             .map_err(|e| Error::driver(&describe, &what, e))?;
         let mut rows = stmt
             .query([])

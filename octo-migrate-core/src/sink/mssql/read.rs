@@ -62,6 +62,34 @@ impl TargetRows for MssqlRows {
         self.target.to_string()
     }
 
+    fn missing_columns(&mut self, table: Table) -> Result<Vec<&'static str>> {
+        let describe = self.target.to_string();
+        self.connect()?;
+        let (rt, client) = self.conn.as_mut().expect("just connected");
+        let mut q = Query::new(
+            "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = N'dbo' AND TABLE_NAME = @P1",
+        );
+        q.bind(table.name());
+        let rows = rt
+            .block_on(async { q.query(client).await?.into_first_result().await })
+            .map_err(|e| {
+                Error::target(
+                    &describe,
+                    format!("reading {table}'s columns: {}", describe_tds_error(&e)),
+                )
+            })?;
+        let have: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get::<&str, _>(0).map(str::to_owned))
+            .collect();
+        Ok(table
+            .def()
+            .value_columns()
+            .map(|c| c.name)
+            .filter(|n| !have.iter().any(|h| h.eq_ignore_ascii_case(n)))
+            .collect())
+    }
+
     fn has_table(&mut self, table: Table) -> Result<bool> {
         let describe = self.target.to_string();
         self.connect()?;
@@ -113,7 +141,8 @@ impl TargetRows for MssqlRows {
 
     fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
         let def = table.def();
-        let sql = Dialect::SqlServer.all_rows_sql(def);
+        let absent = self.missing_columns(table)?;
+        let sql = Dialect::SqlServer.rows_sql_without(def, &absent);
         let describe = self.target.to_string();
         self.connect()?;
         let (rt, client) = self.conn.as_mut().expect("just connected");
