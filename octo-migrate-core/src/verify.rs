@@ -1026,6 +1026,10 @@ fn file_difference(kind: Kind, rel: &Path, detail: String) -> Difference {
 
 /// Calls `each` with every file below `dir` (none if `dir` does not exist).
 fn walk(dir: &Path, each: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
+    if dir.is_file() {
+        // A file where the folder should be (`TaskLogs` as a file): a file like any other.
+        return each(dir);
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -1055,7 +1059,13 @@ fn compare_file(expected: &Path, found: &Path, rel: &Path) -> Result<Option<Diff
                 "a folder where a file was expected".into(),
             )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // Not there, or a file where one of its folders should be.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             return Ok(Some(file_difference(Kind::Missing, rel, String::new())))
         }
         Err(e) => return Err(files_error(found.to_path_buf(), e)),

@@ -741,3 +741,19 @@ fn a_dropped_column_is_named_once() {
         ["missing: Project (the column AutoCreateRelease)"]
     );
 }
+
+#[test]
+fn a_file_where_the_task_logs_folder_should_be_is_named() {
+    let t = Target::new();
+    let mut logs = Vec::new();
+    walk(&t.files().join("TaskLogs"), &mut logs);
+    std::fs::remove_dir_all(t.files().join("TaskLogs")).unwrap();
+    std::fs::write(t.files().join("TaskLogs"), "not a folder").unwrap();
+    let got = lines(&t.verify());
+    assert!(got.contains(&"extra: file TaskLogs".to_owned()), "{got:?}");
+    assert_eq!(got.len(), logs.len() + 1, "{got:?}");
+    assert!(got
+        .iter()
+        .filter(|l| *l != "extra: file TaskLogs")
+        .all(|l| l.starts_with("missing: file TaskLogs/")));
+}
