@@ -168,6 +168,8 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
                 .into(),
             "DROP TABLE [dbo].[Interruption]".into(),
             "ALTER TABLE [dbo].[Project] DROP COLUMN [AutoCreateRelease]".into(),
+            "ALTER TABLE [dbo].[Machine] ALTER COLUMN [IsDisabled] nvarchar(10)".into(),
+            "UPDATE [dbo].[Machine] SET [IsDisabled] = N'no' WHERE [Id] = N'Machines-1'".into(),
         ],
     );
     let v = check();
@@ -179,6 +181,7 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
         "extra: EventRelatedDocument Events-999/Projects-1",
         "missing: Interruption (the table)",
         "missing: Project (the column AutoCreateRelease)",
+        "differs: Machine Machines-1 IsDisabled: expected false, found \"no\"",
     ] {
         assert!(got.contains(&want.to_owned()), "{want} not in {got:#?}");
     }

@@ -162,16 +162,50 @@ impl TargetRows for MssqlRows {
                 let values = def
                     .value_columns()
                     .zip(r)
-                    .map(|(c, v)| {
-                        decode(c.ty, v).map_err(|e| {
-                            Error::target(&describe, format!("reading {table}.{}: {e}", c.name))
-                        })
-                    })
-                    .collect::<Result<Vec<Value>>>()?;
+                    // A value of another SQL type than the column should have (an altered
+                    // column) is handed out as what it is, for verify to show as differing.
+                    .map(|(c, v)| decode(c.ty, v.clone()).unwrap_or_else(|_| as_stored(v)))
+                    .collect::<Vec<Value>>();
                 each(Row { table, values })?;
             }
             Ok(())
         })
+    }
+}
+
+/// A value as the server sent it, whatever the column's type in the 3.x schema.
+fn as_stored(d: tiberius::ColumnData<'static>) -> Value {
+    use tiberius::ColumnData as D;
+    match d {
+        D::String(Some(s)) => Value::Text(s.into_owned()),
+        D::U8(Some(i)) => Value::Int(i64::from(i)),
+        D::I16(Some(i)) => Value::Int(i64::from(i)),
+        D::I32(Some(i)) => Value::Int(i64::from(i)),
+        D::I64(Some(i)) => Value::Int(i),
+        D::F32(Some(f)) => Value::Text(f.to_string()),
+        D::F64(Some(f)) => Value::Text(f.to_string()),
+        D::Bit(Some(b)) => Value::Bool(b),
+        D::Guid(Some(g)) => Value::Guid(g),
+        D::Numeric(Some(n)) => Value::Text(n.to_string()),
+        D::U8(None)
+        | D::I16(None)
+        | D::I32(None)
+        | D::I64(None)
+        | D::F32(None)
+        | D::F64(None)
+        | D::Bit(None)
+        | D::String(None)
+        | D::Guid(None)
+        | D::Binary(None)
+        | D::Numeric(None)
+        | D::Xml(None)
+        | D::DateTime(None)
+        | D::SmallDateTime(None)
+        | D::Time(None)
+        | D::Date(None)
+        | D::DateTime2(None)
+        | D::DateTimeOffset(None) => Value::Null,
+        _ => Value::Text("(a value of another SQL type)".into()),
     }
 }
 
