@@ -520,6 +520,31 @@ impl Drop for SqliteSink {
     }
 }
 
+/// A stored value as its column's type says, or as it is when the type cannot hold it (only
+/// dates and GUIDs are parsed, and only their short text is copied for that).
+fn read_value(ty: SqlType, v: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as S;
+    match (ty, v) {
+        (ty @ (SqlType::DateTimeOffset | SqlType::UniqueIdentifier), S::Text(t)) => {
+            from_sqlite(ty, S::Text(t.clone())).unwrap_or(Value::Text(t))
+        }
+        (ty, v)
+            if matches!(
+                (ty, &v),
+                (_, S::Null)
+                    | (
+                        SqlType::Bit | SqlType::Int | SqlType::Identity,
+                        S::Integer(_)
+                    )
+                    | (SqlType::NVarChar(_), S::Text(_))
+            ) =>
+        {
+            from_sqlite(ty, v).expect("a value its column's type holds")
+        }
+        (_, v) => as_stored(v),
+    }
+}
+
 /// A stored value as it is, whatever its column's type.
 fn as_stored(v: rusqlite::types::Value) -> Value {
     use rusqlite::types::Value as S;
@@ -628,7 +653,7 @@ impl TargetRows for SqliteRows {
                 // A value its column's type cannot hold (SQLite stores what it is given: text
                 // in an INTEGER column, a malformed date) is handed out as what it is, for
                 // verify to show as differing rather than to fail on.
-                values.push(from_sqlite(c.ty, v.clone()).unwrap_or_else(|_| as_stored(v)));
+                values.push(read_value(c.ty, v));
             }
             each(Row { table, values })?;
         }
