@@ -5,7 +5,7 @@
 # extracted dump; migrate into SQLite vs `sqlite3` restoring the produced database from its own
 # .dump; the same migrate with --nologs, and `unzip` extracting the backup's activity-log
 # entries as they are (same count, about the same sizes: the file system's floor for writing
-# the task-log files); peak RSS of each migrate run. Medians of RUNS runs (default 3).
+# the task-log files); verify of the migrated target; peak RSS of each migrate and verify run. Medians of RUNS runs (default 3).
 # Everything is written under $TMPDIR (mktemp): TMPDIR=/dev/shm takes the disk out of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,10 @@ for SCALE in "${@:-70 560}"; do
   rm -rf "$WORK/t"; mkdir -p "$WORK/t"
   r=$(rss_kb "$BIN" migrate --file "$B" --master-key-file "$B.key" --skip-unsupported-steps --quiet --target "sqlite:$WORK/t/o.db")
   row "migrate into SQLite" "$t" "$((r / 1024))"
+  # verify of that target: the backup migrated again into a temporary folder, then compared.
+  ver=(verify --file "$B" --master-key-file "$B.key" --skip-unsupported-steps --target "sqlite:$WORK/t/o.db")
+  t=$(for i in $(seq $RUNS); do secs "$BIN" "${ver[@]}"; done | median)
+  r=$(rss_kb "$BIN" "${ver[@]}"); row "verify of that target" "$t" "$((r / 1024))"
   nologs() { rm -rf "$WORK/n"; mkdir -p "$WORK/n"; "$BIN" migrate --file "$B" --master-key-file "$B.key" --skip-unsupported-steps --quiet --nologs --target "sqlite:$WORK/n/o.db" || true; }
   export -f nologs
   t=$(for i in $(seq $RUNS); do secs bash -c nologs; done | median)

@@ -152,9 +152,17 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 // The shared options' help, as verify reads them: it checks what migrate wrote with them.
 #[command(
-    mut_arg("target", |a| a.help("The migrated target: sqlite:PATH (verify reads SQLite only)")),
+    mut_arg("target", |a| {
+        a.help(
+            "The migrated target: sqlite:PATH, mssql://user:pass@host:port/database, or an \
+             ADO.NET connection string",
+        )
+    }),
     mut_arg("files_dir", |a| {
-        a.help("Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file)")
+        a.help(
+            "Where TaskLogs/ and Artifacts/ are (default: beside the SQLite file; required \
+             with SQL Server); a folder that does not exist is an error",
+        )
     }),
     mut_arg("skip_unsupported_steps", |a| {
         a.help(
@@ -183,6 +191,19 @@ pub struct VerifyArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub content: ContentArgs,
+    /// The migration's report (migrate --report): its options (--maxage and the time it
+    /// counted from, --nologs, --skip-unsupported-steps, the merge mode) are used; options
+    /// given here must agree with it.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// The migration was given --overwrite: check the backup's rows, list the target's own
+    /// as kept.
+    #[arg(long, conflicts_with = "nooverwrite")]
+    pub overwrite: bool,
+    /// The migration was given --nooverwrite: check the backup's rows, list the target's
+    /// own as kept.
+    #[arg(long)]
+    pub nooverwrite: bool,
     /// Print the outcome as one JSON document on stdout (rows and files checked, and one
     /// object per difference).
     #[arg(long)]

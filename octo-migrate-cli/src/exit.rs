@@ -135,7 +135,7 @@ pub const SUCCESS: u8 = 0;
 pub const CODES: &[(u8, &str)] = &[
     (SUCCESS, "migrated"),
     (WARNINGS, "migrated, with warnings in the report (dangling references, unparsable log lines, removed steps, unknown collections); `copy-packages`: a package rejected or a symbolic link not followed"),
-    (USAGE, "usage error (bad option, malformed master key, no 3.x master key for a SQL Server target, `copy-packages` folders inside one another)"),
+    (USAGE, "usage error (bad option, malformed master key, no 3.x master key for a SQL Server target, `copy-packages` folders inside one another; `verify`: options that contradict the report, a files folder that does not exist)"),
     (WRONG_KEY, "the master key does not match this backup"),
     (CORRUPT, "the backup is unreadable, corrupt, or not from 2.6"),
     (TARGET, "the target failed or refused (nothing committed): another migration is writing to it; `--onlylogs`: another server's tasks, or logs already there without `--overwrite`/`--nooverwrite`"),

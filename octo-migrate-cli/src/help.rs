@@ -47,16 +47,29 @@ const MIGRATE: &[Example] = &[
     },
 ];
 
-const VERIFY: &[Example] = &[Example {
-    what: "Prove the first migrate example: the same backup, keys and --maxage, and as --as-of \
+const VERIFY: &[Example] = &[
+    Example {
+        what:
+            "Prove the first migrate example: the same backup, keys and --maxage, and as --as-of \
            the time that migration ran:",
-    lines: &[
-        "octo-migrate verify --file 20150630-101112.octobak",
-        "--master-key-file masterkey.txt --target sqlite:octopus3.db",
-        "--target-master-key-file masterkey-3x.txt --maxage 90",
-        "--as-of 2015-07-01T09:30:00+02:00",
-    ],
-}];
+        lines: &[
+            "octo-migrate verify --file 20150630-101112.octobak",
+            "--master-key-file masterkey.txt --target sqlite:octopus3.db",
+            "--target-master-key-file masterkey-3x.txt --maxage 90",
+            "--as-of 2015-07-01T09:30:00+02:00",
+        ],
+    },
+    Example {
+        what: "The same from the migration's report (migrate --report report.json), which records \
+           --maxage with the time it counted from, --nologs, --skip-unsupported-steps and the \
+           merge mode:",
+        lines: &[
+            "octo-migrate verify --file 20150630-101112.octobak",
+            "--master-key-file masterkey.txt --target sqlite:octopus3.db",
+            "--target-master-key-file masterkey-3x.txt --report report.json",
+        ],
+    },
+];
 
 const INSPECT: &[Example] = &[Example {
     what: "Check that a backup and its key belong together, see how much history --maxage \

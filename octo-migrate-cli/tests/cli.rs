@@ -599,22 +599,22 @@ fn verify_passes_after_a_migration_and_names_a_changed_row() {
         .clone();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("Project Projects-1 Name"), "{text}");
-    std::fs::remove_file(
-        std::fs::read_dir(dir.path().join("TaskLogs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path(),
-    )
-    .unwrap();
+    let log = std::fs::read_dir(dir.path().join("TaskLogs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    std::fs::remove_file(log.path()).unwrap();
     let out = verify(&["--target-master-key-file", &tk])
         .assert()
         .code(1)
         .get_output()
         .stdout
         .clone();
-    assert!(String::from_utf8(out).unwrap().contains("is missing"));
+    let name = log.file_name().into_string().unwrap();
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains(&format!("missing: file TaskLogs/{name}\n")));
 }
 
 fn write_package(path: &Path, id: &str, version: &str) {

@@ -252,9 +252,9 @@ fn each_subcommand_is_described_in_its_own_words() {
     let verify = help(&["verify"]);
     assert!(verify.starts_with("Check a migrated target against the backup"));
     assert!(!verify.contains("Migrate the data"), "{verify}");
-    // verify reads SQLite only: its --target says so, and offers no SQL Server form.
-    assert!(!verify.contains("mssql://"), "{verify}");
-    assert!(verify.contains("verify reads SQLite only"));
+    // verify reads SQL Server targets too, and says that --report gives the options.
+    assert!(verify.contains("mssql://"), "{verify}");
+    assert!(verify.contains("--report <PATH>"), "{verify}");
     assert!(help(&["migrate"]).contains("Migrate the data, not the task logs"));
 }
 

@@ -352,14 +352,24 @@ fn print_next_steps(a: &MigrateArgs, r: &Report, report: Option<&Path>) {
     if let Some(d) = &a.target.files_dir {
         cmd += &format!(" --files-dir {}", quote(&d.display().to_string()));
     }
-    if a.content.skip_unsupported_steps {
-        cmd += " --skip-unsupported-steps";
-    }
-    if a.content.nologs {
-        cmd += " --nologs";
-    }
-    if let (Some(days), Some(as_of)) = (r.options.max_age_days, &r.options.as_of) {
-        cmd += &format!(" --maxage {days} --as-of {as_of}");
+    if let Some(p) = report {
+        // The report records every option that shapes the target, the "now" of --maxage too.
+        cmd += &format!(" --report {}", quote(&p.display().to_string()));
+    } else {
+        if a.content.skip_unsupported_steps {
+            cmd += " --skip-unsupported-steps";
+        }
+        if a.content.nologs {
+            cmd += " --nologs";
+        }
+        if let (Some(days), Some(as_of)) = (r.options.max_age_days, &r.options.as_of) {
+            cmd += &format!(" --maxage {days} --as-of {as_of}");
+        }
+        if a.overwrite {
+            cmd += " --overwrite";
+        } else if a.nooverwrite {
+            cmd += " --nooverwrite";
+        }
     }
     let _ = writeln!(out, "next: check it with: {cmd}");
 }

@@ -413,17 +413,13 @@ impl Backup {
 
     /// The number of `task_id`'s log (any case). The table is keyed by a 64-bit hash, so the
     /// log's own name confirms the match.
+    #[cfg(feature = "internals")]
     fn log_index(&self, task_id: &str) -> Option<u32> {
         let i = self.log_index_by_hash(crate::ids::id_hash(task_id))?;
         let stored = self.log_task_at(i)?;
         crate::ids::rewrite_id(stored)
             .eq(&crate::ids::rewrite_id(task_id))
             .then_some(i)
-    }
-
-    /// Whether the backup has an activity log for `task_id` (any case).
-    pub fn has_activity_log(&self, task_id: &str) -> bool {
-        self.log_index(task_id).is_some()
     }
 
     /// (Tests and fuzz targets: the whole catalog, and one log by task id.)

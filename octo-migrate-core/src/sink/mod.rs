@@ -4,6 +4,7 @@
 mod memory;
 #[cfg(feature = "mssql")]
 mod mssql;
+mod rows;
 pub(crate) mod sql;
 // Parsing a SQL Server target needs no feature (the CLI names such targets in every build), so
 // it lives in the sink's folder but is declared here.
@@ -15,9 +16,14 @@ mod sqlite;
 pub use crate::schema::{format_datetime, Column, Row, SqlType, Table, TableDef, Value, TABLES};
 pub use memory::MemorySink;
 #[cfg(feature = "mssql")]
+pub use mssql::read::MssqlRows;
+#[cfg(feature = "mssql")]
 pub use mssql::{MssqlOptions, MssqlSink};
+pub use rows::TargetRows;
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteSink;
+pub(crate) use sqlite::{create_table_sql_without_unique_keys, from_sqlite};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteRows, SqliteSink};
 
 use crate::error::Result;
 

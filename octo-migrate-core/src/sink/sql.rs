@@ -153,6 +153,40 @@ impl Dialect {
         format!("SELECT {} FROM {}", self.name("Id"), self.table(def))
     }
 
+    /// [`Dialect::all_rows_sql`] for a table that lacks the columns `absent`: `NULL` is read
+    /// in their place, and the order is by the key columns it has.
+    pub(crate) fn rows_sql_without(self, def: &TableDef, absent: &[&str]) -> String {
+        if absent.is_empty() {
+            return self.all_rows_sql(def);
+        }
+        let cols: Vec<String> = def
+            .value_columns()
+            .map(|c| {
+                if absent.contains(&c.name) {
+                    "NULL".to_owned()
+                } else {
+                    self.name(c.name)
+                }
+            })
+            .collect();
+        let order: Vec<&str> = def
+            .primary_key
+            .iter()
+            .copied()
+            .filter(|k| !absent.contains(k))
+            .collect();
+        format!(
+            "SELECT {} FROM {}{}",
+            cols.join(", "),
+            self.table(def),
+            if order.is_empty() {
+                String::new()
+            } else {
+                format!(" ORDER BY {}", self.list(order.into_iter()))
+            }
+        )
+    }
+
     /// Every row's value columns, in primary-key order.
     pub(crate) fn all_rows_sql(self, def: &TableDef) -> String {
         format!(
@@ -259,6 +293,16 @@ mod tests {
             );
             assert_eq!(D.insert_sql_nulls(def, &[]), D.insert_sql(def));
         }
+    }
+
+    #[test]
+    fn rows_of_a_table_without_some_columns_read_null_for_them() {
+        let def = Table::Project.def();
+        assert_eq!(D.rows_sql_without(def, &[]), D.all_rows_sql(def));
+        let sql = D.rows_sql_without(def, &["Slug", "Id"]);
+        assert!(sql.starts_with("SELECT NULL, [Name], NULL, "), "{sql}");
+        assert!(!sql.contains("ORDER BY"), "{sql}");
+        assert_only_names_and_placeholders(&sql);
     }
 
     #[test]

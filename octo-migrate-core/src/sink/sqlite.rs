@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{types::ToSqlOutput, Connection, ToSql};
 
 use super::sql::Dialect;
-use super::{CommitEvidence, Existing, MergeSink, Row, Sink, Table, Value};
+use super::{CommitEvidence, Existing, MergeSink, Row, Sink, Table, TargetRows, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock::{remove_leftovers, Lock, LockError};
 use crate::schema::{SqlType, TableDef, TABLES};
@@ -145,6 +145,16 @@ const SQL: Dialect = Dialect::Sqlite;
 
 /// `CREATE TABLE` for one table: SQLite types per docs/schema-3x.md's embedded-default rules.
 pub(crate) fn create_table_sql(def: &TableDef) -> String {
+    table_sql(def, true)
+}
+
+/// `CREATE TABLE` without the unique keys besides the primary key: `verify` merges a backup
+/// again into a copy of a tampered target, where a renamed row must not stop the merge.
+pub(crate) fn create_table_sql_without_unique_keys(def: &TableDef) -> String {
+    table_sql(def, false)
+}
+
+fn table_sql(def: &TableDef, unique: bool) -> String {
     let mut cols = Vec::new();
     for c in def.columns {
         let ty = match c.ty {
@@ -165,7 +175,7 @@ pub(crate) fn create_table_sql(def: &TableDef) -> String {
     if !identity {
         cols.push(format!("PRIMARY KEY ({})", quoted(def.primary_key)));
     }
-    for u in def.unique {
+    for u in def.unique.iter().filter(|_| unique) {
         cols.push(format!("UNIQUE ({})", quoted(u)));
     }
     format!(
@@ -183,7 +193,10 @@ fn quoted(cols: &[&str]) -> String {
 }
 
 /// A stored value back as the [`Value`] its column's type says it is.
-fn from_sqlite(ty: SqlType, v: rusqlite::types::Value) -> std::result::Result<Value, String> {
+pub(crate) fn from_sqlite(
+    ty: SqlType,
+    v: rusqlite::types::Value,
+) -> std::result::Result<Value, String> {
     use rusqlite::types::Value as S;
     Ok(match (ty, v) {
         (_, S::Null) => Value::Null,
@@ -504,6 +517,147 @@ impl Drop for SqliteSink {
     fn drop(&mut self) {
         // An abandoned sink (a panic, an early return) must not leave anything behind.
         let _ = self.rollback();
+    }
+}
+
+/// A stored value as its column's type says, or as it is when the type cannot hold it (only
+/// dates and GUIDs are parsed, and only their short text is copied for that).
+fn read_value(ty: SqlType, v: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as S;
+    match (ty, v) {
+        (ty @ (SqlType::DateTimeOffset | SqlType::UniqueIdentifier), S::Text(t)) => {
+            from_sqlite(ty, S::Text(t.clone())).unwrap_or(Value::Text(t))
+        }
+        (ty, v)
+            if matches!(
+                (ty, &v),
+                (_, S::Null)
+                    | (
+                        SqlType::Bit | SqlType::Int | SqlType::Identity,
+                        S::Integer(_)
+                    )
+                    | (SqlType::NVarChar(_), S::Text(_))
+            ) =>
+        {
+            from_sqlite(ty, v).expect("a value its column's type holds")
+        }
+        (_, v) => as_stored(v),
+    }
+}
+
+/// A stored value as it is, whatever its column's type.
+fn as_stored(v: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as S;
+    match v {
+        S::Null => Value::Null,
+        S::Integer(i) => Value::Int(i),
+        S::Real(f) => Value::Text(f.to_string()),
+        S::Text(t) => Value::Text(t),
+        S::Blob(b) => Value::Text(format!("(a blob of {} bytes)", b.len())),
+    }
+}
+
+/// Reads a SQLite target back for `verify`: opened read-only (never created) when first
+/// read, rows decoded as [`SqliteSink`] reads them when merging.
+pub struct SqliteRows {
+    path: PathBuf,
+    conn: Option<Connection>,
+}
+
+impl SqliteRows {
+    /// The database at `path`; nothing is opened before the first read, which fails if the
+    /// file does not exist.
+    pub fn open(path: impl Into<PathBuf>) -> SqliteRows {
+        SqliteRows {
+            path: path.into(),
+            conn: None,
+        }
+    }
+
+    fn conn(&mut self) -> Result<&Connection> {
+        if self.conn.is_none() {
+            let describe = self.describe();
+            if !self.path.is_file() {
+                return Err(Error::target(describe, "the database does not exist"));
+            }
+            let plain = if self.path.is_relative()
+                && self.path.to_str().is_some_and(|p| p.starts_with("file:"))
+            {
+                Path::new(".").join(&self.path)
+            } else {
+                self.path.clone()
+            };
+            let conn = Connection::open_with_flags(
+                &plain,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| Error::driver(&describe, "", e))?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_ref().expect("just opened"))
+    }
+}
+
+impl TargetRows for SqliteRows {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn missing_columns(&mut self, table: Table) -> Result<Vec<&'static str>> {
+        let describe = self.describe();
+        let have: Vec<String> = self
+            .conn()?
+            .prepare(&format!("PRAGMA table_info({})", SQL.table(table.def())))
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(1))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(|e| Error::driver(&describe, format!("reading {table}'s columns"), e))?;
+        Ok(table
+            .def()
+            .value_columns()
+            .map(|c| c.name)
+            .filter(|n| !have.iter().any(|h| h.eq_ignore_ascii_case(n)))
+            .collect())
+    }
+
+    fn has_table(&mut self, table: Table) -> Result<bool> {
+        let describe = self.describe();
+        self.conn()?
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .and_then(|mut s| s.exists([table.name()]))
+            .map_err(|e| Error::driver(&describe, format!("looking for {table}"), e))
+    }
+
+    fn each_row(&mut self, table: Table, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let def = table.def();
+        let what = format!("reading {table}");
+        let describe = self.describe();
+        let absent = self.missing_columns(table)?;
+        let mut stmt = self
+            .conn()?
+            .prepare(&SQL.rows_sql_without(def, &absent))
+            .map_err(|e| Error::driver(&describe, &what, e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| Error::driver(&describe, &what, e))?;
+        while let Some(r) = rows
+            .next()
+            .map_err(|e| Error::driver(&describe, &what, e))?
+        {
+            let mut values = Vec::with_capacity(def.columns.len());
+            for (i, c) in def.value_columns().enumerate() {
+                let v: rusqlite::types::Value =
+                    r.get(i).map_err(|e| Error::driver(&describe, &what, e))?;
+                // A value its column's type cannot hold (SQLite stores what it is given: text
+                // in an INTEGER column, a malformed date) is handed out as what it is, for
+                // verify to show as differing rather than to fail on.
+                values.push(read_value(c.ty, v));
+            }
+            each(Row { table, values })?;
+        }
+        Ok(())
     }
 }
 

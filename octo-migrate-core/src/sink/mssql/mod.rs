@@ -25,6 +25,7 @@
 mod codec;
 mod connect;
 mod keys;
+pub(super) mod read;
 mod schema_check;
 
 use std::time::Duration;
