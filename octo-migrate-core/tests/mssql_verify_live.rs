@@ -106,13 +106,16 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
     let Some(target) = live_target() else {
         return;
     };
-    exec(
-        &target,
-        &TABLES
-            .iter()
-            .map(|d| format!("DROP TABLE IF EXISTS [dbo].[{}]", d.table.name()))
-            .collect::<Vec<_>>(),
-    );
+    let drop_all = || {
+        exec(
+            &target,
+            &TABLES
+                .iter()
+                .map(|d| format!("DROP TABLE IF EXISTS [dbo].[{}]", d.table.name()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    drop_all();
     let files = tempfile::tempdir().unwrap();
     let mut sink = MssqlSink::new(target.clone(), {
         let mut o = MssqlOptions::default();
@@ -192,4 +195,7 @@ fn a_sql_server_target_verifies_clean_and_tampered() {
         "{got:#?}"
     );
     assert!(!v.passed());
+    // The scratch database is shared with the other live tests (the command line's merges into
+    // "whatever it holds"): leave it empty, not with a tampered schema.
+    drop_all();
 }
