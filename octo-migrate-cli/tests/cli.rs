@@ -89,6 +89,33 @@ fn the_key_can_come_from_the_environment() {
         .code(1);
 }
 
+/// `Octopus.Server.exe show-master-key > masterkey.txt` in Windows PowerShell 5.1 writes
+/// UTF-16LE with a byte-order mark and CRLF; `Set-Content -Encoding UTF8` a UTF-8 one.
+#[test]
+fn a_key_file_written_by_windows_powershell_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let line = format!("{}\r\n", key.trim());
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(line.encode_utf16().flat_map(u16::to_le_bytes));
+    let mut utf8 = vec![0xEF, 0xBB, 0xBF];
+    utf8.extend(line.as_bytes());
+    for (name, bytes) in [("utf16.txt", utf16), ("utf8bom.txt", utf8)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        cmd()
+            .args([
+                "inspect",
+                "--file",
+                testdata("sample.octobak").to_str().unwrap(),
+            ])
+            .arg("--master-key-file")
+            .arg(&path)
+            .assert()
+            .code(0);
+    }
+}
+
 #[test]
 fn a_key_on_the_command_line_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
