@@ -5,6 +5,7 @@
 #                                 tests, the CLI's tests (they spawn the .exe) and the README's
 #                                 first command with Windows paths, checking its database
 #   scripts/windows.sh --build    only build (debug; the test binaries too)
+#   scripts/windows.sh --sample   build, then only the sample's migration by the .exe
 #   scripts/windows.sh --env      print the environment the build uses (for `eval`)
 #
 # The Linux toolchain (rustup's cargo and rustc, first on PATH) is left alone: the Windows build
@@ -34,7 +35,7 @@ say() { echo "windows: $*"; }
 install_packages() {
   local missing=() p
   for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing ${missing[*]} from Debian's packages"
@@ -121,13 +122,36 @@ count_tests() {
     END { printf "%d %d %d %d %d %d\n", p["core"], f["core"], g["core"], p["cli"], f["cli"], g["cli"] }' "$1"
 }
 
+# The reference the .exe's result is compared with: the same migration by the Linux binary
+# (rustup's toolchain; CI has just built it for its tests), before the Windows environment is
+# set. Task-log and artifact files, and the rows of every table, must be the same.
+linux_reference() {
+  local ref=$1
+  rm -rf "$ref"
+  mkdir -p "$ref"
+  set +e
+  cargo run -q -p octo-migrate-cli -- migrate --file testdata/sample.octobak \
+    --master-key-file testdata/sample.octobak.key --skip-unsupported-steps \
+    --target "sqlite:$ref/octopus3.db" --files-dir "$ref" --report "$ref/report.json" --quiet \
+    >/dev/null
+  local code=$?
+  set -e
+  if [ "$code" -ne 1 ]; then
+    echo "windows: the Linux reference migration exited $code, not 1" >&2
+    exit 1
+  fi
+}
+
 install_packages
+if [ "$mode" = test ] || [ "$mode" = --sample ]; then
+  linux_reference "$WIN_TARGET_DIR/linux-reference"
+fi
 win_env
 if [ "$mode" = --env ]; then
   export -p | grep -E ' (RUSTC|RUSTDOC|RUSTC_BOOTSTRAP|CARGO_TARGET_DIR|CARGO_TARGET_X86_64_PC_WINDOWS_GNU_[A-Z]+|CC_x86_64_pc_windows_gnu|CXX_x86_64_pc_windows_gnu|AR_x86_64_pc_windows_gnu|CARGO_PROFILE_[A-Z_]+|CARGO_INCREMENTAL|WINEPREFIX|WINEDEBUG|WINEDLLOVERRIDES)='
   exit 0
 fi
-if ! "$DEB_RUSTC" -vV | grep -q '^release: 1\.'; then
+if ! "$DEB_RUSTC" -vV 2>/dev/null | grep '^release: 1\.' >/dev/null; then
   echo "windows: $DEB_RUSTC is not a working rustc" >&2
   exit 1
 fi
@@ -152,8 +176,11 @@ mkdir -p "$logs"
 status=0
 # One run for both crates, so features are unified as in the CLI's build (the core's SQL Server
 # sink and its tests included) and nothing is built twice.
-run_tests "$logs/tests.txt" "${CRATES[@]}" --no-fail-fast || status=1
-read -r core_pass core_fail core_ign cli_pass cli_fail cli_ign < <(count_tests "$logs/tests.txt")
+core_pass=0 core_fail=0 core_ign=0 cli_pass=0 cli_fail=0 cli_ign=0
+if [ "$mode" != --sample ]; then
+  run_tests "$logs/tests.txt" "${CRATES[@]}" --no-fail-fast || status=1
+  read -r core_pass core_fail core_ign cli_pass cli_fail cli_ign < <(count_tests "$logs/tests.txt")
+fi
 t_tests=$(($(now) - t0))
 
 # The README's first command, by the .exe, with Windows paths: the backup on C: given with
@@ -179,38 +206,57 @@ if [ "$code" -ne 1 ]; then
   status=1
 fi
 # Its database and files, read on the Linux side: tables and row counts, logs, artifacts.
-if ! python3 - "$d_dir" <<'EOF'; then status=1; fi
+if ! python3 - "$d_dir" "$WIN_TARGET_DIR/linux-reference" <<'EOF'; then status=1; fi
 import json, os, sqlite3, sys
-d = sys.argv[1]
-db = sqlite3.connect(os.path.join(d, "octopus3.db"))
-tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-report = json.load(open(os.path.join(d, "report.json")))
-logs = os.listdir(os.path.join(d, "TaskLogs"))
-arts = [f for _, _, fs in os.walk(os.path.join(d, "Artifacts")) for f in fs]
-print(f"windows: sample database: {len(tables)} tables, {sum(counts.values())} rows "
+
+def result(d):
+    db = sqlite3.connect(os.path.join(d, "octopus3.db"))
+    tables = [r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    files = {os.path.relpath(os.path.join(r, f), d).replace(os.sep, "/"):
+             open(os.path.join(r, f), "rb").read()
+             for top in ("TaskLogs", "Artifacts")
+             for r, _, fs in os.walk(os.path.join(d, top)) for f in fs}
+    json.load(open(os.path.join(d, "report.json")))
+    return counts, files
+
+win_dir, ref_dir = sys.argv[1:]
+counts, files = result(win_dir)
+ref_counts, ref_files = result(ref_dir)
+logs = sum(f.startswith("TaskLogs/") for f in files)
+print(f"windows: sample database: {len(counts)} tables, {sum(counts.values())} rows "
       f"(Project {counts.get('Project')}, Release {counts.get('Release')}, "
       f"Deployment {counts.get('Deployment')}, ServerTask {counts.get('ServerTask')}), "
-      f"{len(logs)} task logs, {len(arts)} artifacts")
+      f"{logs} task logs, {len(files) - logs} artifacts")
 problems = []
 if counts.get("Project") != 6:
     problems.append(f"Project has {counts.get('Project')} rows, not 6")
-for t in ("Release", "Deployment", "ServerTask", "Environment", "Machine", "Variable"):
+for t in ("Release", "Deployment", "ServerTask", "DeploymentEnvironment", "Machine", "VariableSet"):
     if not counts.get(t):
         problems.append(f"{t} is empty")
-if len(logs) != counts.get("ServerTask"):
-    problems.append(f"{len(logs)} task logs for {counts.get('ServerTask')} server tasks")
-if not arts:
-    problems.append("no artifact files")
-if not os.path.exists(os.path.join(d, "tentacles.csv")):
+if counts != ref_counts:
+    diff = {t: (counts.get(t), ref_counts.get(t)) for t in set(counts) | set(ref_counts)
+            if counts.get(t) != ref_counts.get(t)}
+    problems.append(f"rows differ from Linux's (Windows, Linux): {diff}")
+if files != ref_files:
+    differ = sorted(f for f in set(files) & set(ref_files) if files[f] != ref_files[f])
+    problems.append("files differ from Linux's: only on Windows "
+                    f"{sorted(set(files) - set(ref_files))[:5]}, "
+                    f"only on Linux {sorted(set(ref_files) - set(files))[:5]}, "
+                    f"other bytes {differ[:5]}")
+if not logs or len(files) == logs:
+    problems.append("no task logs or no artifacts")
+if not os.path.exists(os.path.join(win_dir, "tentacles.csv")):
     problems.append("no tentacles.csv beside the report")
-leftovers = [n for n in os.listdir(d) if n.startswith(".octo-migrate")]
+leftovers = [n for n in os.listdir(win_dir) if n.startswith(".octo-migrate")]
 if leftovers:
     problems.append(f"left behind: {leftovers}")
-if not isinstance(report, dict):
-    problems.append("report.json is not a JSON object")
 for p in problems:
     print("windows: sample:", p, file=sys.stderr)
+if not problems:
+    print("windows: sample: as the Linux binary's: the same row count in every table, the same "
+          f"{len(files)} task-log and artifact files, byte for byte")
 sys.exit(1 if problems else 0)
 EOF
 t_sample=$(($(now) - t0))
@@ -219,7 +265,7 @@ t_sample=$(($(now) - t0))
 total=$((core_pass + cli_pass))
 say "under Wine: core ${core_pass} passed, ${core_fail} failed, ${core_ign} ignored; cli ${cli_pass} passed, ${cli_fail} failed, ${cli_ign} ignored"
 say "times: build ${t_build}s, tests ${t_tests}s, sample ${t_sample}s, all $(($(now) - t_start))s; target dir $(du -sh "$WIN_TARGET_DIR" | cut -f1)"
-if [ "$status" -ne 0 ] || [ "$total" -eq 0 ]; then
+if [ "$status" -ne 0 ] || { [ "$total" -eq 0 ] && [ "$mode" != --sample ]; }; then
   echo "windows: FAILED" >&2
   exit 1
 fi
