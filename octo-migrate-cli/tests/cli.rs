@@ -4,10 +4,16 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+/// Absolute with a drive on Windows: cross-built there, `CARGO_MANIFEST_DIR` is the build
+/// machine's `/work/...`, which a child started in a folder on another drive would look for on
+/// that drive (scripts/windows.sh runs these tests under Wine).
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
+    std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn cmd() -> Command {
@@ -88,6 +94,33 @@ fn the_key_can_come_from_the_environment() {
         .args(["--skip-unsupported-steps", "--quiet"])
         .assert()
         .code(1);
+}
+
+/// `Octopus.Server.exe show-master-key > masterkey.txt` in Windows PowerShell 5.1 writes
+/// UTF-16LE with a byte-order mark and CRLF; `Set-Content -Encoding UTF8` a UTF-8 one.
+#[test]
+fn a_key_file_written_by_windows_powershell_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::fs::read_to_string(key_file()).unwrap();
+    let line = format!("{}\r\n", key.trim());
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(line.encode_utf16().flat_map(u16::to_le_bytes));
+    let mut utf8 = vec![0xEF, 0xBB, 0xBF];
+    utf8.extend(line.as_bytes());
+    for (name, bytes) in [("utf16.txt", utf16), ("utf8bom.txt", utf8)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        cmd()
+            .args([
+                "inspect",
+                "--file",
+                testdata("sample.octobak").to_str().unwrap(),
+            ])
+            .arg("--master-key-file")
+            .arg(&path)
+            .assert()
+            .code(0);
+    }
 }
 
 #[test]
@@ -925,6 +958,7 @@ fn finding_16_huge_maxage_is_a_usage_error_not_a_panic() {
         .code(2);
 }
 
+// Unix only: creating symbolic links needs a privilege on Windows (and Wine makes none).
 #[cfg(unix)]
 #[test]
 fn finding_18_copy_packages_reports_symlinks_and_refuses_nested_folders() {

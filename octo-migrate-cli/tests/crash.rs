@@ -1,6 +1,10 @@
 //! Crash safety: a migration killed with SIGKILL at many moments (reading, writing rows,
 //! staging files, committing, moving files) leaves no database and no migrated file where
 //! Octopus 3.x would read them, and a rerun gives exactly what an uninterrupted run gives.
+//!
+//! Unix only: it kills with SIGKILL (`kill -9`) at chosen moments and runs the tool as PID 1
+//! of a PID namespace (`unshare`). On Windows the same protocol is covered by the core's
+//! tests/commit_protocol.rs (a death injected at each step), which runs under Wine.
 #![cfg(unix)]
 
 use std::collections::BTreeMap;

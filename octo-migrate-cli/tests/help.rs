@@ -12,10 +12,16 @@ fn cmd() -> Command {
     c
 }
 
+/// Absolute with a drive on Windows: cross-built there, `CARGO_MANIFEST_DIR` is the build
+/// machine's `/work/...`, which a child started in a folder on another drive would look for on
+/// that drive (scripts/windows.sh runs these tests under Wine).
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
+    std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// The stdout of a run that must succeed.

@@ -9,10 +9,16 @@ use octo_migrate_core::MasterKey;
 use octo_migrate_sample::{BackupWriter, DumpOptions, EntryForm};
 use serde_json::{json, Value as Json};
 
+/// Absolute with a drive on Windows: cross-built there, `CARGO_MANIFEST_DIR` is the build
+/// machine's `/work/...`, which a child started in a folder on another drive would look for on
+/// that drive (scripts/windows.sh runs these tests under Wine).
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
+    std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn cmd() -> Command {
@@ -306,6 +312,7 @@ fn copy_packages_json_lists_every_outcome_with_byte_totals() {
     );
     let api = write_package(&from.join("Acme.Api.2.0.1.nupkg"), "Acme.Api", "2.0.1");
     let wrong = write_package(&from.join("Acme.Db.3.0.0.nupkg"), "Acme.Db", "3.1.0");
+    // Symbolic links need a privilege on Windows (and Wine makes none): Unix only.
     #[cfg(unix)]
     std::os::unix::fs::symlink(dir.path().join("elsewhere"), from.join("linked")).unwrap();
     let to = dir.path().join("Packages");
@@ -320,7 +327,9 @@ fn copy_packages_json_lists_every_outcome_with_byte_totals() {
     let out = out_of(&mut copy(&from, &to, &["--json"]), 1);
     let v: Json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["dry_run"], false);
-    assert_eq!(v["copied"], json!(["Acme.Web/Acme.Web.1.0.0.nupkg"]));
+    // A relative path, with the platform's separator (`Acme.Web\...` on Windows).
+    let web_path = Path::new("Acme.Web").join("Acme.Web.1.0.0.nupkg");
+    assert_eq!(v["copied"], json!([web_path.to_str().unwrap()]));
     assert_eq!(v["skipped_identical"], json!(["Acme.Api.2.0.1.nupkg"]));
     let rejected = v["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 1, "{rejected:?}");

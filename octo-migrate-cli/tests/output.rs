@@ -12,10 +12,16 @@ use octo_migrate_core::{MasterKey, Report};
 use octo_migrate_sample::{BackupWriter, DumpOptions, EntryForm};
 use serde_json::{json, Value as Json};
 
+/// Absolute with a drive on Windows: cross-built there, `CARGO_MANIFEST_DIR` is the build
+/// machine's `/work/...`, which a child started in a folder on another drive would look for on
+/// that drive (scripts/windows.sh runs these tests under Wine).
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
+    std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn migrate(dir: &Path, backup: &Path) -> Command {
@@ -279,4 +285,47 @@ fn verify_json_is_one_document_with_every_difference() {
         (d["table"].as_str(), d["id"].as_str()),
         (Some("Project"), Some("Projects-1"))
     );
+}
+
+/// Output that is not a terminal (a file, a pipe, a CI log, Windows' redirected console) gets
+/// no escape sequences: no colours, no progress bar, no cursor movement. Run under Wine too.
+#[test]
+fn no_escape_sequences_when_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [
+        // progress, warnings, the tables
+        migrate(dir.path(), &sample()).output().unwrap(),
+        // a usage error (clap colours these on a terminal)
+        Command::cargo_bin("octo-migrate")
+            .unwrap()
+            .args(["migrate", "--no-such-option"])
+            .output()
+            .unwrap(),
+        Command::cargo_bin("octo-migrate")
+            .unwrap()
+            .args(["migrate", "--help"])
+            .output()
+            .unwrap(),
+        Command::cargo_bin("octo-migrate")
+            .unwrap()
+            .env_remove("OCTO_MIGRATE_MASTER_KEY")
+            .args(["inspect", "--file"])
+            .arg(sample())
+            .arg("--master-key-file")
+            .arg(sample().with_extension("octobak.key"))
+            .output()
+            .unwrap(),
+    ];
+    let codes: Vec<_> = runs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(codes, [Some(1), Some(2), Some(0), Some(0)]);
+    for o in &runs {
+        for (name, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            assert!(!bytes.is_empty() || name == "stderr" || o.status.code() == Some(2));
+            assert!(
+                !bytes.contains(&0x1b),
+                "an escape in {name}: {}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
 }

@@ -5,7 +5,10 @@
 //! abandoned and may be cleaned up. This replaces asking whether a process id still runs,
 //! which fails where every process id may be the same (PID 1 in a container).
 //!
-//! The lock file holds the owner's process id and start time, for the message only.
+//! The lock file holds the owner's process id and start time, for the message only. On
+//! Windows they are kept in a file of their own beside it (`<lock>.owner`): a lock there is
+//! mandatory, and std's `File::try_lock` locks every byte of the file, so another process could
+//! not read a locked file's text.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -42,7 +45,12 @@ impl Lock {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
                     let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
+                    let _ = match owner_path(path) {
+                        Some(owner) => {
+                            File::open(owner).and_then(|mut f| f.read_to_string(&mut holder))
+                        }
+                        None => file.read_to_string(&mut holder),
+                    };
                     let holder = holder.trim();
                     return Err(LockError::Busy(if holder.is_empty() {
                         "another migration".to_owned()
@@ -62,15 +70,27 @@ impl Lock {
                 std::process::id(),
                 chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
             );
-            let _ = file
-                .set_len(0)
-                .and_then(|()| file.write_all(holder.as_bytes()));
+            let _ = match owner_path(path) {
+                Some(owner) => fs::write(owner, holder.as_bytes()),
+                None => file
+                    .set_len(0)
+                    .and_then(|()| file.write_all(holder.as_bytes())),
+            };
             return Ok(Lock {
                 file,
                 path: path.to_path_buf(),
             });
         }
     }
+}
+
+/// Where the holder's description is kept when not in the lock file itself: on Windows.
+fn owner_path(lock: &Path) -> Option<PathBuf> {
+    cfg!(windows).then(|| {
+        let mut p = lock.as_os_str().to_owned();
+        p.push(".owner");
+        PathBuf::from(p)
+    })
 }
 
 #[cfg(unix)]
@@ -92,6 +112,9 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // Removed while still locked, so no other process can lock this file after us; one
         // that opened it meanwhile sees it is gone (`same_file`) and starts over.
+        if let Some(owner) = owner_path(&self.path) {
+            let _ = fs::remove_file(owner);
+        }
         let _ = fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
@@ -135,6 +158,9 @@ mod tests {
         }
         drop(first);
         assert!(!p.exists(), "the lock file goes with the lock");
+        if let Some(owner) = owner_path(&p) {
+            assert!(!owner.exists(), "and its holder's description");
+        }
         let again = Lock::try_acquire(&p).unwrap();
         drop(again);
     }

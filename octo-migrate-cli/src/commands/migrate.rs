@@ -66,6 +66,17 @@ fn resolved(p: &Path) -> PathBuf {
     }
 }
 
+/// Whether two resolved paths name one file. Windows' file systems ignore case
+/// (`OCTOPUS3.DB` is `octopus3.db`), so there they are compared without it.
+fn same_file_name(a: &Path, b: &Path) -> bool {
+    if cfg!(windows) {
+        a.as_os_str().to_string_lossy().to_lowercase()
+            == b.as_os_str().to_string_lossy().to_lowercase()
+    } else {
+        a == b
+    }
+}
+
 /// Checked before anything runs: the report and `tentacles.csv` beside it may not be one of
 /// the migration's own files (the backup, a key file, the target database) nor each other,
 /// and their folder must take a new file; so that a run never fails, after committing, for a
@@ -73,7 +84,7 @@ fn resolved(p: &Path) -> PathBuf {
 fn check_report_path(report: &Path, own: &[&Path]) -> Result<(), Failure> {
     let csv = report.with_file_name("tentacles.csv");
     let (r, c) = (resolved(report), resolved(&csv));
-    if r == c {
+    if same_file_name(&r, &c) {
         return Err(Failure::Usage(format!(
             "--report {} would be overwritten by the tentacles.csv written beside it; name the report otherwise",
             report.display()
@@ -82,7 +93,7 @@ fn check_report_path(report: &Path, own: &[&Path]) -> Result<(), Failure> {
     for o in own {
         let o = resolved(o);
         for (what, p) in [("--report", &r), ("the tentacles.csv beside --report", &c)] {
-            if *p == o {
+            if same_file_name(p, &o) {
                 return Err(Failure::Usage(format!(
                     "{what} ({}) is {}, which the migration reads or writes; choose another path",
                     p.display(),

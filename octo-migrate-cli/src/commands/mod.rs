@@ -255,13 +255,36 @@ fn parse_key(text: &str, source: &str) -> Result<MasterKey, Failure> {
 }
 
 fn read_key_file(path: &Path, what: &str) -> Result<MasterKey, Failure> {
-    let text = zeroize_string(std::fs::read_to_string(path).map_err(|e| {
+    let cannot = |e: &dyn std::fmt::Display| {
         Failure::Usage(format!(
             "cannot read the {what} file {}: {e}",
             path.display()
         ))
-    })?);
+    };
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| cannot(&e))?);
+    let text = zeroize_string(key_text(&bytes).map_err(|e| cannot(&e))?);
     parse_key(&text, &format!("{}", path.display()))
+}
+
+/// The text of a key file as Windows tools write it too: UTF-8 with or without a byte-order
+/// mark, or UTF-16 with one (Windows PowerShell 5.1's `>` and `Out-File` write UTF-16LE).
+fn key_text(bytes: &[u8]) -> Result<String, &'static str> {
+    let utf16 = |b: &[u8], from: fn([u8; 2]) -> u16| {
+        if !b.len().is_multiple_of(2) {
+            return Err("an odd number of bytes in UTF-16 text");
+        }
+        let units = b.chunks_exact(2).map(|c| from([c[0], c[1]]));
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| "not valid UTF-16 text")
+    };
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => std::str::from_utf8(rest).map(str::to_owned),
+        [0xFF, 0xFE, rest @ ..] => return utf16(rest, u16::from_le_bytes),
+        [0xFE, 0xFF, rest @ ..] => return utf16(rest, u16::from_be_bytes),
+        _ => std::str::from_utf8(bytes).map(str::to_owned),
+    }
+    .map_err(|_| "not UTF-8 or UTF-16 text")
 }
 
 /// Key text read from a file or the environment, zeroed when dropped.
@@ -338,4 +361,32 @@ fn target_spec(target: &str) -> Result<TargetSpec, Failure> {
         "the target must be sqlite:PATH, mssql://user:password@host:port/database or an ADO.NET \
          connection string (Server=...;Database=...;...): {what}"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_text;
+
+    #[test]
+    fn key_files_in_utf8_with_or_without_bom_and_in_utf16_read_alike() {
+        let key = "c2FtcGxlLWtleS0xMjM0NQ==\r\n";
+        let utf16 = |bom: [u8; 2], f: fn(u16) -> [u8; 2]| {
+            let mut b = bom.to_vec();
+            b.extend(key.encode_utf16().flat_map(f));
+            b
+        };
+        let mut bom8 = vec![0xEF, 0xBB, 0xBF];
+        bom8.extend(key.as_bytes());
+        for bytes in [
+            key.as_bytes().to_vec(),
+            bom8,
+            utf16([0xFF, 0xFE], u16::to_le_bytes),
+            utf16([0xFE, 0xFF], u16::to_be_bytes),
+        ] {
+            assert_eq!(key_text(&bytes).unwrap(), key, "{bytes:?}");
+        }
+        assert!(key_text(&[0xFF, 0xFE, 0x41]).is_err());
+        assert!(key_text(&[0xFF, 0xFE, 0x00, 0xD8]).is_err());
+        assert!(key_text(&[0xC3, 0x28]).is_err());
+    }
 }

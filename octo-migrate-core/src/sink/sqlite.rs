@@ -107,6 +107,8 @@ impl SqliteSink {
         } else {
             path.to_path_buf()
         };
+        #[cfg(windows)]
+        let path = verbatim_if_long(path);
         Connection::open_with_flags(
             &path,
             F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_CREATE | F::SQLITE_OPEN_NO_MUTEX,
@@ -587,6 +589,9 @@ impl SqliteRows {
             } else {
                 self.path.clone()
             };
+            // Windows: a long path only opens verbatim, as for the sink.
+            #[cfg(windows)]
+            let plain = verbatim_if_long(plain);
             let conn = Connection::open_with_flags(
                 &plain,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -661,10 +666,63 @@ impl TargetRows for SqliteRows {
     }
 }
 
+/// Windows: SQLite gives the file name to `CreateFileW` as it is, which refuses a path of
+/// MAX_PATH (260) characters or more unless it is verbatim (`\\?\C:\...`,
+/// `\\?\UNC\server\share\...`); Rust's own file functions add that prefix themselves. So a
+/// database whose path (or its `-journal` beside it) would be that long is opened by its
+/// verbatim absolute path. Shorter paths, and paths that are not UTF-8, are left as they are.
+#[cfg(windows)]
+fn verbatim_if_long(path: PathBuf) -> PathBuf {
+    use std::path::{Component, Prefix};
+    const MAX_PATH: usize = 260;
+    let Ok(abs) = std::path::absolute(&path) else {
+        return path;
+    };
+    let Some(text) = abs.to_str() else {
+        return path;
+    };
+    if text.len() + "-journal".len() < MAX_PATH {
+        return path;
+    }
+    match abs.components().next() {
+        Some(Component::Prefix(p)) => match p.kind() {
+            Prefix::Disk(_) => PathBuf::from(format!(r"\\?\{text}")),
+            // `\\server\share\...` -> `\\?\UNC\server\share\...`
+            Prefix::UNC(..) => PathBuf::from(format!(r"\\?\UNC{}", &text[1..])),
+            _ => path,
+        },
+        _ => path,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sink::Table;
+
+    #[cfg(windows)]
+    #[test]
+    fn long_database_paths_are_opened_verbatim_on_windows() {
+        let short = PathBuf::from(r"C:\Octopus\octopus3.db");
+        assert_eq!(verbatim_if_long(short.clone()), short);
+        let deep = format!(r"C:\{}\octopus3.db", "d".repeat(250));
+        assert_eq!(
+            verbatim_if_long(PathBuf::from(&deep)),
+            PathBuf::from(format!(r"\\?\{deep}"))
+        );
+        // Forward slashes become backslashes: a verbatim path takes no other separator.
+        assert_eq!(
+            verbatim_if_long(PathBuf::from(deep.replace('\\', "/"))),
+            PathBuf::from(format!(r"\\?\{deep}"))
+        );
+        let unc = format!(r"\\db01\share\{}\octopus3.db", "d".repeat(250));
+        assert_eq!(
+            verbatim_if_long(PathBuf::from(&unc)),
+            PathBuf::from(format!(r"\\?\UNC{}", &unc[1..]))
+        );
+        let verbatim = PathBuf::from(format!(r"\\?\{deep}"));
+        assert_eq!(verbatim_if_long(verbatim.clone()), verbatim);
+    }
 
     fn project_row(id: &str, name: &str) -> Row {
         Row {
