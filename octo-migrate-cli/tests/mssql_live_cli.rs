@@ -9,9 +9,14 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
+    // Absolute, with a drive letter on Windows: the tests run the .exe from another folder
+    // (and, under Wine, another drive), where `/work/...` would name the wrong file.
+    std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// The scratch database as its parts: (host, port, database, user, password, encrypt).

@@ -10,9 +10,14 @@ use assert_cmd::Command;
 const SECRET: &str = "S3cretPW";
 
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(name)
+    // Absolute, with a drive letter on Windows: the tests run the .exe from another folder
+    // (and, under Wine, another drive), where `/work/...` would name the wrong file.
+    std::path::absolute(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata")
+            .join(name),
+    )
+    .unwrap()
 }
 
 fn key_file() -> String {

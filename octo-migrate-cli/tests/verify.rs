@@ -10,7 +10,10 @@ use assert_cmd::Command;
 use serde_json::Value as Json;
 
 fn sample() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/sample.octobak")
+    // Absolute, with a drive letter on Windows: the tests run the .exe from another folder
+    // (and, under Wine, another drive), where `/work/...` would name the wrong file.
+    std::path::absolute(Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/sample.octobak"))
+        .unwrap()
 }
 
 fn cmd(dir: &Path) -> Command {
