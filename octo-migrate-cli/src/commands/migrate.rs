@@ -385,13 +385,22 @@ fn print_next_steps(a: &MigrateArgs, r: &Report, report: Option<&Path>) {
     let _ = writeln!(out, "next: check it with: {cmd}");
 }
 
-/// `s`, quoted for a POSIX shell when it needs it.
+/// `s`, quoted when it needs it for the shell people use there: POSIX sh on Unix, PowerShell on
+/// Windows (where `\` and `:` are plain path characters, `,` and `@` are not, and a quote inside
+/// single quotes is doubled).
 fn quote(s: &str) -> String {
+    let plain = if cfg!(windows) {
+        "-_./:=+\\"
+    } else {
+        "-_./:=+,@"
+    };
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || plain.contains(c))
     {
         s.to_owned()
+    } else if cfg!(windows) {
+        format!("'{}'", s.replace('\'', "''"))
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
@@ -451,4 +460,24 @@ fn write_tentacles(r: &Report, path: &Path) -> std::io::Result<()> {
         ])?;
     }
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn words_of_the_next_command_are_quoted_for_this_platform_s_shell() {
+        assert_eq!(quote("sqlite:octopus3.db"), "sqlite:octopus3.db");
+        assert_eq!(quote("a b"), "'a b'");
+        if cfg!(windows) {
+            assert_eq!(quote(r"C:\Octopus\x.octobak"), r"C:\Octopus\x.octobak");
+            assert_eq!(quote("it's here"), "'it''s here'");
+            assert_eq!(quote("a,b"), "'a,b'");
+        } else {
+            assert_eq!(quote(r"C:\Octopus"), r"'C:\Octopus'");
+            assert_eq!(quote("it's"), r"'it'\''s'");
+            assert_eq!(quote("a,b"), "a,b");
+        }
+    }
 }
